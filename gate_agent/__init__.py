@@ -1,0 +1,1 @@
+"""The asyncio daemon on each gate: scanner → decide → journal → turnstile → display → sync."""

@@ -1,0 +1,56 @@
+"""``gatehouse bench NAME --json``: every benchmark, one output convention.
+
+Each benchmark prints a single flat JSON object on stdout (progress goes to stderr):
+snake_case keys ending in their unit (``_us``, ``_ms``, ``_s``, ``_per_s``, ``_mb``,
+``_ratio``, ``_count``) plus the parameters it ran with.
+
+The benchmark code lives beside what it measures; this module only lists it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+#: name -> (module with ``add_arguments(parser)`` and ``run(args) -> dict``, help)
+BENCHES: dict[str, tuple[str, str]] = {
+    "decide": ("gate_agent.bench_decide", "decision latency on an N-ticket replica, with and without the journal commit"),
+    "decode": ("scanners.bench_decode", "camera decode rate and per-frame time on the generated image corpus"),
+    "ingest": ("hub.bench_ingest", "hub validation ingest rate from many simulated gates, and ticket import rate"),
+    "sync": ("sync.bench_sync", "revocation propagation, admit fan-out, backlog drain and snapshot time"),
+    "drill": ("gate_agent.bench_drill", "the upgrade drill: hub and gate upgrades and a partition under a stream of fans"),
+    "load": ("hub.bench_load", "a whole venue: many gates scanning against one hub"),
+}
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="NAME")
+    for name, (module_name, help_text) in BENCHES.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print only the JSON result on stdout")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            p.set_defaults(func=_missing(name, exc))
+            continue
+        module.add_arguments(p)
+        p.set_defaults(func=_runner(module))
+
+
+def _missing(name: str, exc: Exception):  # type: ignore[no-untyped-def]
+    def run(_args: argparse.Namespace) -> int:
+        print(f"gatehouse bench {name}: not available: {exc}", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def _runner(module: Any):  # type: ignore[no-untyped-def]
+    def run(args: argparse.Namespace) -> int:
+        result: dict[str, Any] = module.run(args)
+        print(json.dumps(result, sort_keys=False))
+        return 0
+
+    return run

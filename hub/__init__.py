@@ -1,0 +1,1 @@
+"""The central hub: tickets, gates, validations, conflicts, stats, manifests (FastAPI + SQLite)."""

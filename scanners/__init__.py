@@ -1,0 +1,1 @@
+"""Scanner drivers behind one async interface: camera, serial, keyboard-wedge, simulator."""

@@ -1,0 +1,1 @@
+"""The gate ⇄ hub protocol: messages, sans-I/O sessions and thin websocket transports."""

@@ -1,0 +1,1 @@
+"""The supervisor dashboard and the gate staff screen: static assets and templates."""

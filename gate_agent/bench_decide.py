@@ -17,6 +17,7 @@ from typing import Any
 from gate_agent.journal import Journal
 from gate_agent.replica import Replica, ReplicaReader
 from gate_agent.testdata import make_event, scan_mix
+from gatehouse.bench import percentile
 from tickets.decide import decide
 from tickets.entry import EntryKind, Passage
 from tickets.model import GatePolicy, Scan
@@ -27,11 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tickets", type=int, default=1_000_000, help="replica size (default 1,000,000)")
     parser.add_argument("--scans", type=int, default=5_000, help="scans to decide (default 5,000)")
     parser.add_argument("--dir", type=Path, default=None, help="where to build the replica (default: a temp dir)")
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def _run(tickets: int, scans: int, workdir: Path) -> dict[str, Any]:
@@ -82,11 +78,11 @@ async def _run(tickets: int, scans: int, workdir: Path) -> dict[str, Any]:
         "scans": scans,
         "admitted_count": admitted,
         "replica_build_s": round(build_s, 2),
-        "decide_p50_us": round(_pct(decide_us, 50), 1),
-        "decide_p99_us": round(_pct(decide_us, 99), 1),
+        "decide_p50_us": round(percentile(decide_us, 50), 1),
+        "decide_p99_us": round(percentile(decide_us, 99), 1),
         "decide_max_us": round(max(decide_us), 1),
-        "decide_commit_p50_us": round(_pct(commit_us, 50), 1),
-        "decide_commit_p99_us": round(_pct(commit_us, 99), 1),
+        "decide_commit_p50_us": round(percentile(commit_us, 50), 1),
+        "decide_commit_p99_us": round(percentile(commit_us, 99), 1),
         "decide_commit_max_us": round(max(commit_us), 1),
         "scans_per_s": round(scans / elapsed, 1),
     }

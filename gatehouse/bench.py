@@ -25,6 +25,14 @@ BENCHES: dict[str, tuple[str, str]] = {
 }
 
 
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of ``values``; 0.0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench", metavar="NAME")
     for name, (module_name, help_text) in BENCHES.items():

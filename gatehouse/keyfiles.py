@@ -11,7 +11,14 @@ import stat
 from pathlib import Path
 
 from tickets.errors import KeyFileError
-from tickets.keys import BadKey, KeyRing, SigningKey, VerifyKey, signing_key_from_pem, verify_key_from_pem
+from tickets.keys import (
+    BadKey,
+    KeyRing,
+    SigningKey,
+    VerifyKey,
+    signing_key_from_pem,
+    verify_key_from_pem,
+)
 
 
 def private_path(directory: Path, key_id: int) -> Path:

@@ -1,0 +1,266 @@
+"""The gate agent: wires scanner → lane (decide, journal, turnstile) → status, sync and modes.
+
+Nothing here decides a ticket (that is :func:`tickets.decide.decide`) and nothing here waits
+on the network before a decision: sync runs beside the lanes and only feeds the replica.
+
+Lifecycle: :meth:`GateAgent.start` opens the stores — a replica that cannot be trusted
+(schema newer than this software, failed integrity check) puts the gate in MANIFEST mode
+instead of stopping it — then starts the scanner, turnstile, watchdog and status tasks.
+:meth:`GateAgent.stop` lets passages in flight finish and closes everything.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gate_agent.config import GateConfig
+from gate_agent.journal import Journal
+from gate_agent.lane import Decision, GateView, Lane
+from gate_agent.modes import Mode, ModeLadder, Transition
+from gate_agent.replica import Replica, ReplicaError, ReplicaReader
+from tickets.entry import EntryKind, JournalEntry
+from tickets.keys import KeyRing
+from tickets.model import GatePolicy, Scan
+
+log = logging.getLogger(__name__)
+
+#: how often the watchdog checks replica age and the like
+WATCHDOG_INTERVAL_S = 5.0
+
+
+class GateAgent:
+    def __init__(
+        self,
+        config: GateConfig,
+        *,
+        scanner: Any = None,
+        turnstile: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.ladder = ModeLadder()
+        self._scanner = scanner
+        self._turnstile = turnstile
+        self.replica: Replica | None = None
+        self.reader: ReplicaReader | None = None
+        self.journal: Journal | None = None
+        self.lane: Lane | None = None
+        self._policy: GatePolicy | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stack = contextlib.AsyncExitStack()
+        self.started_at = clock()
+        self.entry_listeners: list[Callable[[JournalEntry], None]] = []
+        self.mode_listeners: list[Callable[[Transition], Awaitable[None] | None]] = []
+        self.last_sync_at: float | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
+        await self._open_replica()
+        if self._turnstile is None:
+            from firmware_bridge.factory import open_turnstile
+
+            self._turnstile = open_turnstile(cfg.turnstile)
+        if self._scanner is None:
+            from scanners.factory import open_scanner
+
+            self._scanner = open_scanner(cfg.scanner, clock=self.clock)
+        await self._stack.enter_async_context(self._turnstile)
+        await self._stack.enter_async_context(self._scanner)
+        self.lane = Lane(
+            journal=self.journal,
+            replica=self.replica,  # type: ignore[arg-type]
+            view=GateView(self.reader) if self.reader is not None else None,  # type: ignore[arg-type]
+            policy=self.policy,
+            turnstile=self._turnstile,
+            ladder=self.ladder,
+            cursor=self.cursor,
+            passage_timeout_s=cfg.passage_timeout_s,
+            clock=self.clock,
+            on_entry=self._entry_appended,
+        )
+        await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
+        self._tasks = [
+            asyncio.create_task(self._scan_loop(), name="scan-loop"),
+            asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.lane is not None:
+            await self.lane.drain()
+        await self._stack.aclose()
+        if self.reader is not None:
+            self.reader.close()
+        if self.replica is not None:
+            await self.replica.close()
+        if self.journal is not None:
+            await self.journal.close()
+
+    async def _open_replica(self) -> None:
+        try:
+            self.replica = await Replica.open(self.config.replica_path)
+            await self.replica.integrity_check()
+        except (ReplicaError, Exception) as exc:  # a broken replica must not stop the gate
+            cause = exc.cause if isinstance(exc, ReplicaError) else "replica_unreadable"
+            log.error("replica cannot be trusted (%s): %s — entering MANIFEST mode", cause, exc)
+            if self.replica is not None:
+                await self.replica.close()
+            self.replica = None
+            await self._transition(self.ladder.update(replica_untrusted=f"{cause}: {exc}"))
+            return
+        self.reader = ReplicaReader(self.config.replica_path)
+        meta = self.reader.meta()
+        if "synced_at" in meta:
+            self.last_sync_at = float(meta["synced_at"])
+        self.reload_policy()
+
+    # --- policy ---------------------------------------------------------------------------
+    def reload_policy(self) -> None:
+        """Rebuild the gate policy from the replica (after sync changed keys, zones or policies)."""
+        if self.reader is None:
+            return
+        meta = self.reader.meta()
+        self._policy = GatePolicy(
+            gate_id=self.config.gate_id,
+            event_id=int(meta.get("event_id", 0)),
+            keyring=self.reader.keyring(),
+            zones=self.reader.zones(),
+            entry_policies=self.reader.policies(),
+            allow_admit_on_signature=meta.get("allow_admit_on_signature", "1") == "1",
+            closed=self.ladder.mode is Mode.CLOSED,
+        )
+
+    def policy(self) -> GatePolicy:
+        if self._policy is None:
+            return GatePolicy(self.config.gate_id, 0, KeyRing(), {}, {})
+        return self._policy
+
+    def cursor(self) -> int:
+        if self.reader is None:
+            return 0
+        return int(self.reader.meta().get("cursor", 0))
+
+    # --- loops ----------------------------------------------------------------------------
+    async def handle_scan(self, scan: Scan) -> Decision:
+        assert self.lane is not None
+        return await self.lane.handle_scan(scan)
+
+    async def _scan_loop(self) -> None:
+        from scanners.base import ScannerHealth
+
+        async for item in self._scanner:  # type: ignore[union-attr]
+            try:
+                if isinstance(item, ScannerHealth):
+                    fault = (item.detail or "fault") if item.state == "fault" else ""
+                    await self._journal_event("scanner", f"{item.state}: {item.detail}")
+                    await self._transition(self.ladder.update(scanner_fault=fault))
+                    continue
+                decision = await self.handle_scan(item)
+                log.info("scan %s → %s", decision.entry.seq, decision.verdict.reason)
+            except Exception:
+                # A bad scan must never stop the lane; the journal write failing is logged loudly.
+                log.exception("scan handling failed; lane continues")
+
+    async def _turnstile_loop(self) -> None:
+        async for event in self._turnstile.events():  # type: ignore[union-attr]
+            try:
+                await self._journal_event(f"turnstile_{event.kind}",
+                                          f"{event.direction or ''} {event.detail}".strip())
+                if event.kind == "alarm":
+                    await self._transition(self.ladder.update(alarm=True))
+                elif event.kind == "alarm_cleared":
+                    await self._transition(self.ladder.update(alarm=False))
+            except Exception:
+                log.exception("turnstile event handling failed")
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            await self.check_replica_age()
+
+    async def check_replica_age(self) -> None:
+        now = self.clock()
+        too_old = self.ladder.replica_stale(now, self.config.max_replica_age_s)
+        cause = self.ladder.facts.replica_untrusted
+        if too_old and not cause:
+            await self._transition(self.ladder.update(replica_untrusted="replica too old while offline"))
+        elif not too_old and cause == "replica too old while offline":
+            await self._transition(self.ladder.update(replica_untrusted=""))
+
+    # --- modes and events -----------------------------------------------------------------
+    async def set_hub_connected(self, connected: bool) -> None:
+        await self._transition(self.ladder.update(hub_connected=connected))
+        await self.check_replica_age()
+
+    async def emergency(self, on: bool, cause: str) -> bool:
+        """Control-room or staff command. Returns False if a reset was refused (alarm still on)."""
+        if on:
+            await self._transition(self.ladder.emergency(cause))
+            return True
+        t = self.ladder.reset_emergency()
+        if t is None and self.ladder.mode is Mode.EMERGENCY:
+            return False
+        await self._turnstile.set_emergency(False, cause)  # type: ignore[union-attr]
+        await self._transition(t)
+        return True
+
+    async def set_closed(self, cause: str) -> None:
+        await self._transition(self.ladder.update(closed=cause))
+        self.reload_policy()
+
+    async def _transition(self, t: Transition | None) -> None:
+        if t is None:
+            return
+        log.warning("mode %s → %s (%s)", t.old, t.new, t.cause)
+        if self.journal is not None:
+            entry = await self.journal.append(EntryKind.MODE, mode=str(t.new), cursor=self.cursor(),
+                                              detail=f"{t.old}->{t.new}: {t.cause}")
+            self._entry_appended(entry)
+        if t.new is Mode.EMERGENCY and self._turnstile is not None and self.lane is not None:
+            await self._turnstile.set_emergency(True, t.cause)
+        for listener in self.mode_listeners:
+            result = listener(t)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def _journal_event(self, what: str, detail: str) -> None:
+        if self.journal is None:
+            return
+        entry = await self.journal.append(EntryKind.EVENT, mode=str(self.ladder.mode), cursor=self.cursor(),
+                                          detail=f"{what}: {detail}")
+        self._entry_appended(entry)
+
+    def _entry_appended(self, entry: JournalEntry) -> None:
+        for listener in self.entry_listeners:
+            listener(entry)
+
+    # --- status ---------------------------------------------------------------------------
+    async def status(self) -> dict[str, Any]:
+        journal = self.journal
+        backlog = await journal.backlog() if journal is not None else None
+        turnstile = self._turnstile
+        return {
+            "gate_id": self.config.gate_id,
+            "mode": str(self.ladder.mode),
+            "mode_cause": self.ladder.cause,
+            "cursor": self.cursor(),
+            "journal_last_seq": journal.last_seq if journal is not None else None,
+            "backlog": backlog,
+            "last_sync_at": self.last_sync_at,
+            "hub_connected": self.ladder.facts.hub_connected,
+            "lane": self.lane.counters if self.lane is not None else {},
+            "turnstile": turnstile.counters.as_dict() if turnstile is not None and hasattr(turnstile, "counters") else {},
+            "recent": list(self.lane.recent) if self.lane is not None else [],
+            "uptime_s": round(self.clock() - self.started_at, 1),
+        }

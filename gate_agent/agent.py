@@ -40,8 +40,10 @@ class GateAgent:
         scanner: Any = None,
         turnstile: Any = None,
         clock: Callable[[], float] = time.time,
+        serve_status: bool = True,
     ) -> None:
         self.config = config
+        self._serve_status = serve_status
         self.clock = clock
         self.ladder = ModeLadder()
         self._scanner = scanner
@@ -92,8 +94,35 @@ class GateAgent:
             asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
+        if self._serve_status:
+            from gate_agent.status_server import make_server
+
+            import socket
+
+            try:
+                sock = socket.create_server((cfg.status_host, cfg.status_port), reuse_port=False)
+            except OSError as exc:
+                # The staff screen is not worth a gate that cannot admit: run without it.
+                log.error("status server cannot bind %s:%s (%s); continuing without it",
+                          cfg.status_host, cfg.status_port, exc)
+            else:
+                self.status_server = make_server(self, cfg.status_host, cfg.status_port)
+                self._tasks.append(asyncio.create_task(self.status_server.serve(sockets=[sock]), name="status-server"))
+                self._status_socket = sock
+
+    @property
+    def status_url(self) -> str | None:
+        """The staff screen's address once the status server is up (resolves port 0)."""
+        sock = getattr(self, "_status_socket", None)
+        if sock is None:
+            return None
+        host, port = sock.getsockname()[:2]
+        return f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        server = getattr(self, "status_server", None)
+        if server is not None:
+            server.should_exit = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

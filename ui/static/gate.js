@@ -1,0 +1,57 @@
+// Gate staff screen: polls the agent's local /status (works with the hub unreachable).
+"use strict";
+const $ = (id) => document.getElementById(id);
+let lastSeq = null;
+
+function show(v) {
+  const box = $("verdict");
+  const admit = v.reason.startsWith("ADMIT");
+  box.className = admit ? "admit" : "refuse";
+  box.querySelector(".word").textContent = admit ? "GO" : "STOP";
+  box.querySelector(".message").textContent = v.message;
+  box.querySelector(".ticket").textContent = (v.ticket ? "Ticket " + v.ticket + " · " : "") + v.reason;
+}
+
+async function poll() {
+  try {
+    const r = await fetch("/status", { cache: "no-store" });
+    const s = await r.json();
+    const mode = $("mode");
+    mode.textContent = s.mode;
+    mode.className = s.mode;
+    $("cause").textContent = s.mode === "ONLINE" ? "" : s.mode_cause;
+    $("admitted").textContent = s.lane.admitted ?? 0;
+    $("refused").textContent = s.lane.refused ?? 0;
+    $("not_passed").textContent = s.lane.not_passed ?? 0;
+    $("backlog").textContent = s.backlog ?? "–";
+    const recent = s.recent || [];
+    if (recent.length && recent[0].seq !== lastSeq) {
+      lastSeq = recent[0].seq;
+      show(recent[0]);
+    }
+    $("recent").innerHTML = "";
+    for (const v of recent.slice(0, 8)) {
+      const li = document.createElement("li");
+      li.textContent = new Date(v.at * 1000).toLocaleTimeString() + "  " + v.reason + "  " + (v.ticket ?? "") + "  " + v.message;
+      $("recent").appendChild(li);
+    }
+  } catch (e) {
+    $("mode").textContent = "AGENT DOWN";
+    $("mode").className = "EMERGENCY";
+  }
+}
+
+$("keyed").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const code = $("code").value.trim();
+  if (!code) return;
+  $("code").value = "";
+  const r = await fetch("/api/keyed", { method: "POST", headers: { "content-type": "application/json" },
+                                        body: JSON.stringify({ code }) });
+  const v = await r.json();
+  if (v.reason) show(v);
+  poll();
+});
+
+setInterval(poll, 400);
+poll();

@@ -81,7 +81,7 @@ class Turnstile(Protocol):
 
     async def unlock(self, direction: Direction) -> None: ...
 
-    async def passage(self, timeout: float = DEFAULT_PASSAGE_TIMEOUT_S) -> bool: ...
+    async def passage(self, timeout: float = DEFAULT_PASSAGE_TIMEOUT_S) -> bool: ...  # noqa: ASYNC109 - the gate's contract
 
     async def lock(self) -> None: ...
 
@@ -172,7 +172,7 @@ class TurnstileBase:
             log.warning("release %s failed: the passage will not be confirmed", direction)
             self._resolve(False)
 
-    async def passage(self, timeout: float = DEFAULT_PASSAGE_TIMEOUT_S) -> bool:
+    async def passage(self, timeout: float = DEFAULT_PASSAGE_TIMEOUT_S) -> bool:  # noqa: ASYNC109
         """Wait for the sensor to confirm the passage armed by :meth:`unlock`.
 
         True when it came within ``timeout``. Otherwise the lane relocks, ``not_passed``
@@ -250,28 +250,32 @@ class TurnstileBase:
                 self._subscribers.remove(q)
 
     # -- what backends report (call on the loop thread) -------------------------------------
-    def _on_passage(self, direction: Direction, authorised: bool | None = None, detail: str = "") -> None:
+    def _on_passage(
+        self, direction: Direction, authorised: bool | None = None, detail: str = "",
+        at: float | None = None,
+    ) -> None:
         """The sensor saw the arm turn (or the beam break and clear) in ``direction``.
 
         ``authorised`` is the controller's own view where it has one (serial); the passage
         counts as confirmed only if we armed that direction *and* the hardware agrees.
         """
         if self._emergency:
-            self._emit("passage", direction, detail or "emergency_egress")
+            self._emit("passage", direction, detail or "emergency_egress", at)
             return
         if self._armed == direction and authorised is not False:
             self._armed = None
             if self._manual:  # staff let someone through: a passage, but not an admit's
                 self._manual = False
-                self._emit("passage", direction, detail or "manual_release")
+                self._emit("passage", direction, detail or "manual_release", at)
             else:
                 self.counters.passed += 1
-                self._emit("passage", direction, detail)
+                self._emit("passage", direction, detail, at)
                 self._resolve(True)
             self._hw_passed()
             return
         self.counters.forced += 1
-        self._emit("forced", direction, detail or ("wrong_direction" if self._armed else "not_unlocked"))
+        self._emit("forced", direction,
+                   detail or ("wrong_direction" if self._armed else "not_unlocked"), at)
 
     def _on_fire_contact(self, contact_open: bool) -> None:
         """The normally-closed fire-alarm contact changed. Opening latches free egress."""
@@ -367,9 +371,13 @@ class TurnstileBase:
         if waiter is not None and not waiter.done():
             waiter.set_result(passed)
 
-    def _emit(self, kind: str, direction: Direction | None = None, detail: str = "") -> None:
+    def _emit(
+        self, kind: str, direction: Direction | None = None, detail: str = "",
+        at: float | None = None,
+    ) -> None:
         assert kind in EVENT_KINDS, kind
-        event = TurnstileEvent(kind=kind, direction=direction, detail=detail, at=self._clock())
+        event = TurnstileEvent(kind=kind, direction=direction, detail=detail,
+                               at=self._clock() if at is None else at)
         log.info("turnstile event %s %s %s", kind, direction or "", detail)
         if self._subscribers:
             for q in self._subscribers:

@@ -109,11 +109,11 @@ def crc16(data, crc=0xFFFF):
 def encode(seq, ftype, payload=b""):
     """Build one frame. Raises :class:`FrameError` for an out-of-range field."""
     if not 0 <= seq <= 255:
-        raise FrameError("sequence number out of range: %d" % seq)
+        raise FrameError("sequence number out of range: " + str(seq))
     if not 0 <= ftype <= 255:
-        raise FrameError("frame type out of range: %d" % ftype)
+        raise FrameError("frame type out of range: " + str(ftype))
     if len(payload) > MAX_PAYLOAD:
-        raise FrameError("payload of %d bytes exceeds %d" % (len(payload), MAX_PAYLOAD))
+        raise FrameError("payload of " + str(len(payload)) + " bytes exceeds " + str(MAX_PAYLOAD))
     body = bytes([len(payload), seq, ftype]) + bytes(payload)
     crc = crc16(body)
     return bytes([START]) + body + bytes([crc >> 8, crc & 0xFF])

@@ -162,9 +162,12 @@ class GpioTurnstile(TurnstileBase):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if not self._emergency:
+        if not self._emergency:  # a stopping agent must not trap people during an alarm
             for relay in self.relays.values():
                 relay.off()
+        for dev in (self.led_green, self.led_red, self.buzzer):
+            if dev is not None:
+                dev.off()
         self._close_devices()
 
     def _edge_callback(self, handler: Callable[..., None], *args: object) -> Callable[[], None]:
@@ -186,14 +189,14 @@ class GpioTurnstile(TurnstileBase):
             direction = self._armed  # one sensor cannot tell the direction; trust the unlock
         if self.sensor_kind == "rotation":
             if active and self._debounced(direction, at):
-                self._on_passage(direction)
+                self._on_passage(direction, at=at)
             return
         if active:  # beam broken
             self._beam_broken_at.setdefault(direction, at)
             return
         broken_at = self._beam_broken_at.pop(direction, None)
         if broken_at is not None and at - broken_at >= self.debounce_s:
-            self._on_passage(direction)
+            self._on_passage(direction, at=at)
 
     def _fire_edge(self, at: float, contact_open: bool) -> None:
         self._on_fire_contact(contact_open)

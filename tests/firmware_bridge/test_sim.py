@@ -12,8 +12,8 @@ from tickets.errors import ConfigError
 from tickets.model import Direction
 
 
-async def next_event(stream, timeout: float = 20 * UNIT) -> TurnstileEvent:
-    return await asyncio.wait_for(anext(stream), timeout)
+async def next_event(stream, within: float = 20 * UNIT) -> TurnstileEvent:
+    return await asyncio.wait_for(anext(stream), within)
 
 
 def make() -> tuple[SimTurnstile, FakeClock]:

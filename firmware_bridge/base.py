@@ -287,15 +287,17 @@ class TurnstileBase:
         else:
             log.info("fire contact closed again; emergency held until reset")
 
-    def _on_manual_release(self, direction: Direction) -> None:
-        """Staff pressed the manual release: one passage is allowed without a ticket."""
+    def _on_manual_release(self, direction: Direction, release: bool = True) -> None:
+        """Staff pressed the manual release: one passage is allowed without a ticket.
+        ``release`` False when the hardware already released the arm on its own."""
         self._emit("manual_release", direction)
         if self._emergency:
             return
         self._resolve(False)
         self._armed = direction
         self._manual = True
-        self._spawn(self._hw_release(direction))
+        if release:
+            self._spawn(self._hw_release(direction))
 
     def _on_tamper(self, detail: str = "") -> None:
         self._emit("tamper", detail=detail)

@@ -1,7 +1,14 @@
-"""Shared timing for the turnstile tests: every timeout scales from :data:`UNIT`."""
+"""Shared timing and fixtures for the turnstile tests: every timeout scales from :data:`UNIT`."""
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.firmware_bridge.controller_process import ControllerProcess
 
 #: one time unit in seconds; raise GATEHOUSE_TEST_UNIT on a slow machine
 UNIT = float(os.environ.get("GATEHOUSE_TEST_UNIT", "0.05"))
@@ -18,3 +25,16 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@pytest.fixture
+async def controller() -> AsyncIterator[ControllerProcess]:
+    """A running reference controller process behind a fresh pty pair."""
+    from tests.firmware_bridge.controller_process import ControllerProcess
+
+    proc = ControllerProcess()
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        await proc.stop()

@@ -202,3 +202,48 @@ async def _until(cond) -> None:  # type: ignore[no-untyped-def]
     """Poll a condition the bridge exposes no event for (callers bound it with wait_for)."""
     while not cond():  # noqa: ASYNC110 - state set by the reader thread's pump, no event
         await asyncio.sleep(UNIT / 5)
+
+
+async def test_cli_test_command_unlocks_once_and_reports_the_passage(
+        controller: ControllerProcess) -> None:
+    import json
+    import sys
+
+    from tests.firmware_bridge.controller_process import ROOT
+
+    mark = controller.mark()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gatehouse", "turnstile", "test", "--backend", "serial",
+        "--port", controller.port, "--timeout", str(100 * UNIT), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    await controller.mechanism("release", after=mark, direction="in")
+    await controller.send("rotate in")
+    out, err = await asyncio.wait_for(proc.communicate(), 200 * UNIT)
+    assert proc.returncode == 0, err.decode()
+    result = json.loads(out)
+    assert result["passage_confirmed"] is True and result["admitted"] == 1 and result["passed"] == 1
+    assert result["link_state"] == "ready" and "passage:in:" in result["events"]
+
+
+async def test_cli_controller_command_serves_a_pty() -> None:
+    import json
+    import sys
+
+    from tests.firmware_bridge.controller_process import ROOT
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gatehouse", "turnstile", "controller", "--pty", cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        while True:
+            msg = json.loads(await asyncio.wait_for(proc.stdout.readline(), 200 * UNIT))
+            if msg["event"] == "ready":
+                break
+        assert msg["port"].startswith("/dev/pts/")
+        async with bridge(msg["port"], heartbeat_s=0.2, silence_s=2.0) as t:
+            assert t.link.state == "ready"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 200 * UNIT)

@@ -177,10 +177,10 @@ class SerialTurnstile(TurnstileBase):
 
     def _handle(self, event: object) -> None:
         match event:
-            case Completed(seq=seq, status=status) | Failed(seq=seq, reason=status):
+            case Completed(seq=seq) | Failed(seq=seq):
                 fut = self._waiting.pop(seq, None)
                 if fut is not None and not fut.done():
-                    fut.set_result(status if isinstance(event, Completed) else None)
+                    fut.set_result(event.status if isinstance(event, Completed) else None)
             case Connected(rebooted=rebooted, firmware=firmware, version=version):
                 log.info("turnstile controller %s v%d on %s%s", firmware, version, self.port,
                          " (rebooted)" if rebooted else "")

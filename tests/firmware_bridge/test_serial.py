@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pytest
+
 from firmware_bridge.base import Indicator, TurnstileEvent
 from firmware_bridge.factory import open_turnstile
 from firmware_bridge.serial_backend import SerialTurnstile
 from tests.firmware_bridge.conftest import UNIT
 from tests.firmware_bridge.controller_process import ControllerProcess, bridge_config
+from tickets.errors import ConfigError
 from tickets.model import Direction
 
 
@@ -247,3 +250,16 @@ async def test_cli_controller_command_serves_a_pty() -> None:
         assert proc.stdin is not None
         proc.stdin.close()
         await asyncio.wait_for(proc.wait(), 200 * UNIT)
+
+
+@pytest.mark.parametrize(("over", "key"), [
+    ({"port": None}, "port"),
+    ({"port": ""}, "port"),
+    ({"baudrate": "fast"}, "baudrate"),
+    ({"max_retries": 1.5}, "max_retries"),
+    ({"silence_s": 0.01}, "silence_s"),
+])
+def test_bad_serial_config_is_a_config_error(over: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        open_turnstile({**bridge_config("/dev/null"), **over})
+    assert info.value.key == key

@@ -215,24 +215,25 @@ class GpioTurnstile(TurnstileBase):
         if relay is None:
             log.error("no relay wired for direction %s", direction)
             return False
-        if self._pulse_task is not None:
-            self._pulse_task.cancel()
+        await self._cancel_pulse()
         relay.on()
         if self.relay_mode == "pulse":
             self._pulse_task = asyncio.create_task(self._pulse_off(relay))
         return True
 
+    async def _cancel_pulse(self) -> None:
+        await _cancel(self._pulse_task)
+        self._pulse_task = None
+
     async def _pulse_off(self, relay: DigitalOutputDevice) -> None:
-        try:
-            await asyncio.sleep(self.pulse_s)
-        finally:
-            if not self._emergency:
-                relay.off()
+        # No ``finally``: a cancelled pulse is one being replaced or overridden (new unlock,
+        # lock, emergency), and whoever cancelled it sets the relay.
+        await asyncio.sleep(self.pulse_s)
+        if not self._emergency:
+            relay.off()
 
     async def _hw_lock(self) -> bool:
-        if self._pulse_task is not None:
-            self._pulse_task.cancel()
-            self._pulse_task = None
+        await self._cancel_pulse()
         for relay in self.relays.values():
             relay.off()
         return True
@@ -243,9 +244,7 @@ class GpioTurnstile(TurnstileBase):
                 relay.off()
 
     async def _hw_emergency(self, on: bool) -> bool:
-        if self._pulse_task is not None:
-            self._pulse_task.cancel()
-            self._pulse_task = None
+        await self._cancel_pulse()
         for relay in self.relays.values():
             if on:
                 relay.on()
@@ -254,9 +253,10 @@ class GpioTurnstile(TurnstileBase):
         return True
 
     async def _hw_indicate(self, signal: Indicator, text: str) -> None:
-        if self._effect_task is not None:
-            self._effect_task.cancel()
-            self._effect_task = None
+        # Let the previous effect finish its clean-up first, or it would switch off what
+        # we are about to switch on.
+        await _cancel(self._effect_task)
+        self._effect_task = None
         green, red = self.led_green, self.led_red
         for led in (green, red):
             if led is not None:
@@ -304,3 +304,11 @@ class GpioTurnstile(TurnstileBase):
         finally:
             for led in leds:
                 led.off()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` and wait until its ``finally`` blocks have run."""
+    if task is None or task.done():
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

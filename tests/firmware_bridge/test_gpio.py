@@ -246,3 +246,24 @@ def test_bad_gpio_config_is_a_config_error(factory: MockFactory, over: dict, key
     with pytest.raises(ConfigError) as info:
         open_turnstile(config(**over), pin_factory=factory)
     assert info.value.key == key
+
+
+async def test_a_new_signal_is_not_undone_by_the_previous_effect(factory: MockFactory) -> None:
+    t = lane(factory)
+    async with t:
+        await t.indicate(Indicator.FAULT, "Out of order")  # blinks red
+        await wait_until(lambda: factory.pin(RED).state)
+        await t.indicate(Indicator.RED, "Refused")
+        await asyncio.sleep(4 * UNIT)  # longer than a blink phase
+        assert factory.pin(RED).state, "the old blink must not switch the new red off"
+
+
+async def test_a_second_unlock_restarts_the_pulse(factory: MockFactory) -> None:
+    t = lane(factory)
+    async with t:
+        await t.unlock(Direction.IN)
+        await asyncio.sleep(2 * UNIT)
+        await t.unlock(Direction.IN)  # the fan scanned again mid-pulse
+        await wait_until(lambda: not factory.pin(RELAY_IN).state)
+    assert states(factory, RELAY_IN) == [False, True, False]
+    assert durations(factory, RELAY_IN)[1] == pytest.approx(6 * UNIT, abs=TOL)

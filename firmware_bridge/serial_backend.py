@@ -81,6 +81,7 @@ class SerialTurnstile(TurnstileBase):
         self._connected = asyncio.Event()
         self._indicator: tuple[Indicator, str] = (Indicator.IDLE, "")
         self.write_errors = 0
+        self._open_failing = False
         self.controller_state: dict[str, Any] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -119,8 +120,14 @@ class SerialTurnstile(TurnstileBase):
             ser = serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.02,
                                         write_timeout=0.2, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
-            log.error("cannot open turnstile port %s: %s", self.port, exc)
+            # Say it once; while the board stays unplugged we retry quietly.
+            (log.debug if self._open_failing else log.error)(
+                "cannot open turnstile port %s: %s", self.port, exc)
+            self._open_failing = True
             return None
+        if self._open_failing:
+            log.warning("turnstile port %s open again", self.port)
+        self._open_failing = False
         ser.reset_input_buffer()
         return ser
 

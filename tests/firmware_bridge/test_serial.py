@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 
@@ -77,9 +78,11 @@ async def test_fire_contact_at_the_controller_frees_egress_until_reset(
     async with bridge(controller.port) as t:
         events = t.events()
         mark = controller.mark()
+        opened = time.monotonic()
         await controller.send("fire open")
         await controller.mechanism("free_egress", after=mark, on=True)  # at once, by itself
         ev = await event_of(events, "alarm")
+        assert time.monotonic() - opened < 1.0, "the gate must know within a second"
         assert ev.detail == "fire_contact" and t.emergency
         await t.set_emergency(False, "too early")
         assert t.emergency, "no reset while the contact is open"
@@ -263,3 +266,22 @@ def test_bad_serial_config_is_a_config_error(over: dict, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         open_turnstile({**bridge_config("/dev/null"), **over})
     assert info.value.key == key
+
+
+async def test_port_that_does_not_exist_is_a_fault_not_a_crash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async with bridge(str(tmp_path / "ttyACM9"), connect_timeout_s=4 * UNIT) as t:
+        ev = await next_event(t.events())
+        assert (ev.kind, ev.detail) == ("fault", "controller_not_answering")
+
+
+async def test_controller_that_dies_is_a_fault_and_the_bridge_still_stops_cleanly(
+        controller: ControllerProcess) -> None:
+    async with bridge(controller.port) as t:
+        events = t.events()
+        assert controller.proc is not None
+        controller.proc.kill()  # power cut to the board: the pty goes away
+        await controller.proc.wait()
+        ev = await event_of(events, "fault")
+        assert ev.detail == "controller_silent"
+        await t.unlock(Direction.IN)
+        assert await t.passage(timeout=4 * UNIT) is False

@@ -2,6 +2,9 @@
 Controller wired back to back, with time passed in by hand."""
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from firmware_bridge import frames
 from firmware_bridge.firmware.main import Controller, Mechanism
 from firmware_bridge.link import Completed, Connected, Failed, HostLink, LinkTimings, Lost, Received
@@ -195,3 +198,61 @@ def test_malformed_command_payload_is_refused_not_crashed() -> None:
     seq = w.host.send(frames.UNLOCK, b"\x07", w.now)
     w.step(n=2)
     assert Completed(seq, frames.UNLOCK, frames.STATUS_BAD_PAYLOAD) in w.of(Completed)
+
+
+class LossyWire(Wire):
+    """Loses and flips bytes at random in both directions (seeded, so a failure replays)."""
+
+    def __init__(self, seed: int, loss: float) -> None:
+        super().__init__()
+        import random
+
+        self.rng = random.Random(seed)
+        self.loss = loss
+
+    def _damage(self, data: bytes) -> bytes:
+        out = bytearray()
+        for b in data:
+            r = self.rng.random()
+            if r < self.loss:
+                continue  # lost
+            out.append(b ^ 0x04 if r < self.loss * 1.5 else b)  # or flipped
+        return bytes(out)
+
+    def step(self, dt: float = 0.05, n: int = 1) -> None:
+        for _ in range(n):
+            self.now += dt
+            ms = int(self.now * 1000)
+            self.host.poll(self.now)
+            self.ctl.tick(ms)
+            self.ctl.receive(self._damage(self.host.data_to_send()), ms)
+            self.host.receive_data(self._damage(self.ctl.take_output()), self.now)
+            self.events += self.host.events_received()
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.002, 0.01, 0.03]))
+def test_on_a_noisy_line_nothing_is_applied_or_delivered_twice(seed: int, loss: float) -> None:
+    w = LossyWire(seed, loss)
+    w.step(n=40)
+    unlocks = 0
+    sent_events = []
+    for i in range(12):
+        if w.host.state == "ready":
+            w.host.send(frames.UNLOCK, bytes([frames.DIR_IN, 0, 0]), w.now)
+            unlocks += 1
+        w.step(n=4)
+        sent_events.append(f"event {i}")
+        w.ctl.tamper(sent_events[-1], int(w.now * 1000))
+        w.step(n=8)
+    w.step(n=30)  # let retries settle
+    applied = w.mech.log.count(("release", frames.DIR_IN))
+    delivered = [e.payload.decode() for e in w.events if isinstance(e, Received)
+                 and e.ftype == frames.TAMPER]
+    completed = [e for e in w.events if isinstance(e, Completed) and e.ftype == frames.UNLOCK]
+    assert len(completed) <= applied <= unlocks, "a command is never applied twice"
+    assert len(delivered) == len(set(delivered)), "an event is never delivered twice"
+    assert set(delivered) <= set(sent_events)
+    assert len(delivered) >= len(sent_events) - w.ctl.events_dropped, "only given-up events go missing"
+    if not w.of(Lost):  # the link never gave up: every command went through
+        assert len(completed) == unlocks

@@ -74,6 +74,7 @@ class Turnstile(Protocol):
     """The interface the gate agent programs against, whatever the hardware."""
 
     counters: LaneCounters
+    passage_timeout_s: float
 
     @property
     def emergency(self) -> bool: ...
@@ -87,7 +88,7 @@ class Turnstile(Protocol):
 
     async def unlock(self, direction: Direction) -> None: ...
 
-    async def passage(self, timeout: float = DEFAULT_PASSAGE_TIMEOUT_S) -> bool: ...  # noqa: ASYNC109 - the gate's contract
+    async def passage(self, timeout: float | None = None) -> bool: ...  # noqa: ASYNC109 - the gate's contract
 
     async def lock(self) -> None: ...
 
@@ -118,6 +119,7 @@ class TurnstileBase:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.counters = LaneCounters()
+        self.passage_timeout_s = DEFAULT_PASSAGE_TIMEOUT_S
         self._loop: asyncio.AbstractEventLoop | None = None
         self._armed: Direction | None = None
         self._manual = False  # the armed passage came from the staff button, not an admit
@@ -178,10 +180,11 @@ class TurnstileBase:
             log.warning("release %s failed: the passage will not be confirmed", direction)
             self._resolve(False)
 
-    async def passage(self, timeout: float = DEFAULT_PASSAGE_TIMEOUT_S) -> bool:  # noqa: ASYNC109
+    async def passage(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait for the sensor to confirm the passage armed by :meth:`unlock`.
 
-        True when it came within ``timeout``. Otherwise the lane relocks, ``not_passed``
+        True when it came within ``timeout`` (default: :attr:`passage_timeout_s`, from the
+        config key ``passage_timeout_s``, 8 s unless set). Otherwise the lane relocks, ``not_passed``
         is counted and False is returned.
         """
         waiter = self._waiter
@@ -189,7 +192,8 @@ class TurnstileBase:
             log.warning("passage() without a preceding unlock()")
             return False
         try:
-            passed = await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            passed = await asyncio.wait_for(
+                asyncio.shield(waiter), self.passage_timeout_s if timeout is None else timeout)
         except TimeoutError:
             passed = False
         if waiter is self._waiter:

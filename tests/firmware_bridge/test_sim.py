@@ -182,3 +182,19 @@ def test_unknown_backend_is_a_config_error(config: dict) -> None:
     with pytest.raises(ConfigError) as info:
         open_turnstile(config)
     assert info.value.key == "backend"
+
+
+async def test_passage_timeout_defaults_to_the_configured_one() -> None:
+    t = open_turnstile({"backend": "sim", "passage_timeout_s": UNIT})
+    assert t.passage_timeout_s == UNIT
+    assert open_turnstile({"backend": "sim"}).passage_timeout_s == 8.0
+    async with t:
+        await t.unlock(Direction.IN)
+        assert await asyncio.wait_for(t.passage(), 40 * UNIT) is False
+
+
+@pytest.mark.parametrize("value", [0, -1, "8", True])
+def test_bad_passage_timeout_is_a_config_error(value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        open_turnstile({"backend": "sim", "passage_timeout_s": value})
+    assert info.value.key == "passage_timeout_s"

@@ -237,8 +237,11 @@ class SerialTurnstile(TurnstileBase):
                 "passages_in": (payload[1] << 8) | payload[2],
                 "passages_out": (payload[3] << 8) | payload[4],
             }
-            if flags & frames.FLAG_FIRE_OPEN:
-                self._on_fire_contact(True)
+            # Catch up on what happened while we could not hear it (ALARM frames given up,
+            # or this agent restarted during an alarm).
+            self._on_fire_contact(bool(flags & frames.FLAG_FIRE_OPEN))
+            if flags & frames.FLAG_EMERGENCY and not self._emergency:
+                self._spawn(self._enter_emergency("controller_emergency"))
         else:
             log.warning("dropped malformed controller event type 0x%02x payload %s", ftype, payload.hex())
 

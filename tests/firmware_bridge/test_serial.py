@@ -285,3 +285,19 @@ async def test_controller_that_dies_is_a_fault_and_the_bridge_still_stops_cleanl
         assert ev.detail == "controller_silent"
         await t.unlock(Direction.IN)
         assert await t.passage(timeout=4 * UNIT) is False
+
+
+async def test_bridge_started_during_a_fire_alarm_learns_it_from_the_controller(
+        controller: ControllerProcess) -> None:
+    await controller.send("fire open")  # nobody listening: its ALARM frames are given up
+    for _ in range(100):
+        if (await controller.send("state"))["events_dropped"] == 1:
+            break
+        await asyncio.sleep(UNIT)
+    else:
+        raise AssertionError("the controller never gave up its ALARM")
+    async with bridge(controller.port) as t:
+        ev = await event_of(t.events(), "alarm")
+        assert ev.detail == "fire_contact" and t.emergency
+        await t.set_emergency(False, "reset")
+        assert t.emergency, "the contact is still open"

@@ -22,7 +22,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,11 @@ from tickets.manifest import (
     make_row,
     page_range,
     paginate,
+    rows_for_zones,
     sort_rows,
     zone_counts,
 )
+from tickets.model import TicketRecord, Zone
 
 log = logging.getLogger(__name__)
 
@@ -372,22 +374,54 @@ def sample_rows(count: int, *, event_id: int = 2026, zones: int = 4, revoked_eve
     return out
 
 
-def bench(rows_count: int) -> dict[str, Any]:
-    """Time a ``rows_count``-ticket manifest as PDF and CSV (one flat dict, units in keys)."""
-    rows = sample_rows(rows_count)
+def bench(rows_count: int, *, zones: int = 4, gates_per_zone: int = 2) -> dict[str, Any]:
+    """Time manifests for a ``rows_count``-ticket event (one flat dict, units in the keys).
+
+    Two figures: one manifest holding every ticket (a gate that admits all zones: the
+    largest single document), and every gate's manifest for the event, with ``zones`` zones
+    each admitted at ``gates_per_zone`` gates (each gate's manifest holds its zone only).
+    """
+    rows = sample_rows(rows_count, zones=zones)
+    meta: dict[str, Any] = {"event_name": "Bench Cup Final", "generated_at": time.time(), "hub_seq": 123_456}
     t0 = time.perf_counter()
-    pdf = render_manifest_pdf(rows, event_name="Bench Cup Final", gate_name="G1", generated_at=time.time(),
-                              hub_seq=123_456)
+    pdf = render_manifest_pdf(rows, gate_name="ALL", **meta)
     t1 = time.perf_counter()
-    data = render_manifest_csv(rows, event_name="Bench Cup Final", gate_name="G1", generated_at=time.time(),
-                               hub_seq=123_456)
+    data = render_manifest_csv(rows, gate_name="ALL", **meta)
     t2 = time.perf_counter()
+    for z in range(1, zones + 1):
+        zone_rows = rows_for_zones(rows, [z])
+        for g in range(gates_per_zone):
+            render_manifest_pdf(zone_rows, gate_name=f"G{(z - 1) * gates_per_zone + g + 1}", **meta)
+    t3 = time.perf_counter()
     return {
         "rows_count": rows_count,
+        "zones": zones,
+        "gates_per_zone": gates_per_zone,
         "pages_count": 1 + -(-rows_count // ROWS_PER_PAGE),
         "pdf_s": round(t1 - t0, 3),
         "pdf_mb": round(len(pdf) / 1e6, 2),
         "csv_s": round(t2 - t1, 3),
         "csv_mb": round(len(data) / 1e6, 2),
         "rows_per_s": round(rows_count / (t1 - t0)) if t1 > t0 else 0,
+        "all_gates_pdf_s": round(t3 - t2, 3),
     }
+
+
+def rows_for_gate(
+    records: Iterable[TicketRecord],
+    zones: Mapping[int, Zone],
+    *,
+    event_id: int,
+    gate_id: str,
+) -> list[ManifestRow]:
+    """Manifest rows for one gate: tickets of every zone whose ``gates`` include ``gate_id``.
+
+    Revoked and superseded tickets stay on the manifest, marked, so a steward who finds the
+    number knows to refuse it instead of treating it as "not found".
+    """
+    wanted = {z.zone_id: z for z in zones.values() if gate_id in z.gates}
+    return [
+        make_row(event_id, ticket_id=r.ticket_id, number=r.number, holder=r.holder, zone_id=r.zone_id,
+                 zone_name=wanted[r.zone_id].name, seat=r.seat, status=str(r.status))
+        for r in records if r.zone_id in wanted
+    ]

@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS rows (
     status TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rows_number ON rows(number_key);
+-- a manifest arriving in batches waits here until complete, so a gate never searches half of one
+CREATE TABLE IF NOT EXISTS staged (
+    ticket_id INTEGER PRIMARY KEY, number TEXT NOT NULL, number_key TEXT NOT NULL, check_code TEXT NOT NULL,
+    holder TEXT NOT NULL, holder_key TEXT NOT NULL, zone_id INTEGER NOT NULL, zone_name TEXT NOT NULL,
+    seat TEXT NOT NULL, status TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS rows_code ON rows(check_code);
 CREATE TABLE IF NOT EXISTS stewards (
     steward_id TEXT PRIMARY KEY,
@@ -97,6 +103,11 @@ CREATE TABLE IF NOT EXISTS ticks (
 );
 """
 
+_UPSERT_STEWARD = (
+    "INSERT INTO stewards(steward_id, name, salt, digest, n, r, p) VALUES (?,?,?,?,?,?,?) "
+    "ON CONFLICT(steward_id) DO UPDATE SET name=excluded.name, salt=excluded.salt, "
+    "digest=excluded.digest, n=excluded.n, r=excluded.r, p=excluded.p"
+)
 _ROW_COLS = "r.ticket_id, r.number, r.check_code, r.holder, r.zone_id, r.zone_name, r.seat, r.status"
 _TICK_COLS = "t.number_key, t.ticket_id, t.journal_seq, t.steward_id, t.at"
 
@@ -151,6 +162,16 @@ def _tick(r: Sequence[Any]) -> Tick | None:
     if r[0] is None:
         return None
     return Tick(str(r[0]), None if r[1] is None else int(r[1]), int(r[2]), str(r[3]), float(r[4]))
+
+
+def _db_row(r: ManifestRow) -> tuple[Any, ...]:
+    return (r.ticket_id, r.number, normalize_number(r.number), r.check_code, r.holder, fold_name(r.holder),
+            r.zone_id, r.zone_name, r.seat, str(TicketState(r.status)))
+
+
+def _meta(hub_seq: int, generated_at: float, now: float, rows: int) -> list[tuple[str, str]]:
+    return [("hub_seq", str(int(hub_seq))), ("generated_at", repr(float(generated_at))),
+            ("replaced_at", repr(float(now))), ("rows", str(rows))]
 
 
 def _move_aside(path: Path, aside: Path) -> None:
@@ -226,17 +247,14 @@ class ManifestStore:
             # A hub restored from an older backup: take its data (it is the source of truth)
             # but say so loudly, since tickets sold since may be missing.
             log.warning("manifest from hub seq %s replaces a newer one (%s): hub rolled back?", hub_seq, old.hub_seq)
-        data = [(r.ticket_id, r.number, normalize_number(r.number), r.check_code, r.holder, fold_name(r.holder),
-                 r.zone_id, r.zone_name, r.seat, str(TicketState(r.status))) for r in rows]
+        data = [_db_row(r) for r in rows]
         db = self._db
         try:
             await db.execute("BEGIN IMMEDIATE")
             await db.execute("DELETE FROM rows")
             await db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?)", data)
-            await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [
-                ("hub_seq", str(int(hub_seq))), ("generated_at", repr(float(generated_at))),
-                ("replaced_at", repr(float(now))), ("rows", str(len(data))),
-            ])
+            await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                 _meta(hub_seq, generated_at, now, len(data)))
             await db.execute("COMMIT")
         except BaseException as exc:
             await db.execute("ROLLBACK")
@@ -244,6 +262,59 @@ class ManifestStore:
                 raise ManifestStoreError(f"manifest replace failed: {exc}") from exc
             raise
         return len(data)
+
+    async def stage_rows(self, hub_seq: int, rows: Iterable[ManifestRow], *, first: bool) -> int:
+        """Receive one batch of a manifest streamed by sync; ``first`` starts a new one.
+
+        Nothing is visible to searches until :meth:`commit_staged`. A batch for a different
+        ``hub_seq`` than the one being staged (a new manifest started mid-stream) restarts
+        staging. Returns the number of rows staged so far.
+        """
+        data = [_db_row(r) for r in rows]
+        db = self._db
+        staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if first or staging is None or int(staging[0]) != hub_seq:
+                await db.execute("DELETE FROM staged")
+                await db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('staging_seq', ?)", (str(hub_seq),))
+            await db.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?,?,?,?,?,?,?)", data)
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
+        return int(row[0]) if row else 0
+
+    async def commit_staged(self, hub_seq: int, generated_at: float, *, expected_rows: int,
+                            now: float | None = None) -> int:
+        """Swap a completely received manifest in, atomically. Refuses an incomplete one.
+
+        Raises :class:`ManifestStoreError` (and keeps the old manifest) if the staged rows
+        are for another hub seq or fewer/more than ``expected_rows``.
+        """
+        now = time.time() if now is None else now
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
+            count_row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
+            count = int(count_row[0]) if count_row else 0
+            if staging is None or int(staging[0]) != hub_seq or count != expected_rows:
+                raise ManifestStoreError(
+                    f"staged manifest incomplete: seq {staging[0] if staging else None} with {count} rows, "
+                    f"expected seq {hub_seq} with {expected_rows}")
+            await db.execute("DELETE FROM rows")
+            await db.execute("INSERT INTO rows SELECT * FROM staged")
+            await db.execute("DELETE FROM staged")
+            await db.execute("DELETE FROM meta WHERE key = 'staging_seq'")
+            await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", _meta(hub_seq, generated_at,
+                                                                                               now, count))
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return count
 
     async def info(self) -> ManifestInfo:
         meta: dict[str, str] = {str(k): str(v) for k, v in await (await self._db.execute("SELECT key, value FROM meta")).fetchall()}
@@ -334,11 +405,31 @@ class ManifestStore:
         """
         if not steward_id or len(steward_id) > 64:
             raise ValueError("steward_id must be 1-64 characters")
-        await self._db.execute(
-            "INSERT INTO stewards(steward_id, name, salt, digest, n, r, p) VALUES (?,?,?,?,?,?,?) "
-            "ON CONFLICT(steward_id) DO UPDATE SET name=excluded.name, salt=excluded.salt, "
-            "digest=excluded.digest, n=excluded.n, r=excluded.r, p=excluded.p",
-            (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
+        await self._db.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
+
+    async def replace_stewards(self, stewards: Iterable[tuple[str, str, PinHash]]) -> int:
+        """Make the steward list exactly ``(steward_id, name, pin_hash)`` as pushed by the hub.
+
+        Stewards no longer listed are removed; those kept keep their lockout state.
+        """
+        items = list(stewards)
+        for steward_id, _name, _pin in items:
+            if not steward_id or len(steward_id) > 64:
+                raise ValueError("steward_id must be 1-64 characters")
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (steward_id TEXT PRIMARY KEY)")
+            await db.execute("DELETE FROM keep")
+            await db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(i[0],) for i in items])
+            await db.execute("DELETE FROM stewards WHERE steward_id NOT IN (SELECT steward_id FROM keep)")
+            for steward_id, name, pin in items:
+                await db.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return len(items)
 
     async def remove_steward(self, steward_id: str) -> bool:
         cur = await self._db.execute("DELETE FROM stewards WHERE steward_id = ?", (steward_id,))
@@ -486,8 +577,9 @@ async def manual_admit(
 
         # not on the manifest
         if not override:
-            return await refuse(Reason.UNKNOWN, "Not on the manifest — supervisor may override with a note",
-                                "not on manifest")
+            info = await store.info()
+            why = "not on manifest" if info.hub_seq is not None else "not on manifest: no manifest received yet"
+            return await refuse(Reason.UNKNOWN, "Not on the manifest — supervisor may override with a note", why)
         if not note.strip():
             return await refuse(ManualRefusal.NOTE_REQUIRED, ManualRefusal.NOTE_REQUIRED.message,
                                 "override without a note")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gate_agent import manifest as gm
-from gate_agent.journal import Journal
+from gate_agent.journal import Journal, JournalError
 from gate_agent.manifest import LOCKOUT_S, MAX_PIN_FAILURES, ManifestStore, manual_admit
 from tickets.entry import EntryKind, Passage
 from tickets.manifest import ManifestRow, ManualRefusal, hash_pin, make_row
@@ -72,6 +72,43 @@ async def test_a_bad_manifest_leaves_the_previous_one_whole(store: ManifestStore
     info = await store.info()
     assert (info.hub_seq, info.rows) == (100, 50)
     assert await store.by_number("100000049") is not None
+
+
+async def test_a_manifest_streamed_in_batches_appears_only_when_complete(store: ManifestStore) -> None:
+    new = rows(120)
+    assert await store.stage_rows(300, new[:50], first=True) == 50
+    assert await store.stage_rows(300, new[50:100], first=False) == 100
+    assert await store.by_number("100000110") is None  # not visible while staging
+    with pytest.raises(gm.ManifestStoreError, match="incomplete"):
+        await store.commit_staged(300, NOW, expected_rows=120, now=NOW)
+    assert (await store.info()).hub_seq == 100  # the old manifest stays in use
+    await store.stage_rows(300, new[100:], first=False)
+    assert await store.commit_staged(300, NOW + 5, expected_rows=120, now=NOW + 6) == 120
+    info = await store.info()
+    assert (info.hub_seq, info.rows, info.generated_at) == (300, 120, NOW + 5)
+    assert (await store.by_number("100000110")) is not None
+    assert await store.stage_rows(301, [], first=True) == 0  # staging was emptied by the commit
+
+
+async def test_a_new_manifest_started_mid_stream_restarts_staging(store: ManifestStore) -> None:
+    await store.stage_rows(300, rows(30), first=True)
+    assert await store.stage_rows(301, rows(10), first=False) == 10
+    with pytest.raises(gm.ManifestStoreError):
+        await store.commit_staged(300, NOW, expected_rows=30)
+    assert await store.commit_staged(301, NOW, expected_rows=10) == 10
+
+
+async def test_replace_stewards_removes_old_ones_and_keeps_lockouts(store: ManifestStore) -> None:
+    for _ in range(MAX_PIN_FAILURES):
+        await store.check_pin("S1", "0000", NOW)
+    await store.replace_stewards([("S1", "Sam", hash_pin(PIN, **FAST)), ("S3", "Lee", hash_pin("1357", **FAST))])
+    assert await store.steward_ids() == ["S1", "S3"]
+    assert (await store.check_pin("S1", PIN, NOW + 1)).reason == ManualRefusal.STEWARD_LOCKED
+    assert (await store.check_pin("S3", "1357", NOW)).ok
+    assert not (await store.check_pin("S2", "99887766", NOW)).ok
+    with pytest.raises(ValueError):
+        await store.replace_stewards([("", "nobody", hash_pin(PIN, **FAST))])
+    assert await store.steward_ids() == ["S1", "S3"]
 
 
 async def test_a_fresh_store_says_it_has_no_manifest_yet(tmp_path: Path) -> None:
@@ -148,7 +185,7 @@ async def test_manifest_lives_in_its_own_file_apart_from_the_replica(tmp_path: P
     await s.close()
     tables = {r[0] for r in sqlite3.connect(tmp_path / "manifest.sqlite3").execute(
         "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"meta", "rows", "stewards", "ticks"}
+    assert tables == {"meta", "rows", "staged", "stewards", "ticks"}
 
 
 async def test_a_corrupt_store_is_moved_aside_and_restarted_empty(tmp_path: Path) -> None:
@@ -354,7 +391,16 @@ async def test_ticks_are_rebuilt_from_the_journal_when_the_store_is_lost(store: 
 
 async def test_a_failing_journal_means_no_admit_and_no_tick(store: ManifestStore, journal: Journal) -> None:
     await journal.close()
-    with pytest.raises(Exception):  # noqa: B017 - JournalError or the closed connection's error
+    with pytest.raises(JournalError):
         await admit(store, journal, "100000010")
     assert await store.tick_of("100000010") is None
     journal._db = await gm.aiosqlite.connect(journal.path)  # so the fixture can close it
+
+
+async def test_a_gate_without_any_manifest_says_so_when_a_number_is_not_found(tmp_path: Path,
+                                                                              journal: Journal) -> None:
+    s = await ManifestStore.open(tmp_path / "empty.sqlite3")
+    await s.put_steward("S1", "Sam", hash_pin(PIN, **FAST))
+    result = await admit(s, journal, "100000001")
+    assert result.reason == Reason.UNKNOWN and "no manifest received yet" in result.entry.detail
+    await s.close()

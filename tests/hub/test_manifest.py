@@ -169,4 +169,17 @@ def test_bench_renders_fast_enough_for_60000_tickets_in_well_under_a_minute() ->
     assert result["pages_count"] == 1 + -(-3000 // ROWS_PER_PAGE)
     # 60,000 rows at this rate take under 40 s even on a busy shared core (measured: ~4 s).
     assert result["rows_per_s"] > 1500, result
-    assert set(result) >= {"pdf_s", "csv_s", "pdf_mb", "csv_mb"}
+    assert set(result) >= {"pdf_s", "csv_s", "pdf_mb", "csv_mb", "all_gates_pdf_s"}
+
+
+def test_rows_for_gate_takes_the_zones_that_gate_admits_and_keeps_cancelled_tickets() -> None:
+    from tickets.model import TicketRecord, TicketStatus, Zone
+
+    zones = {1: Zone(1, "East", frozenset({"G1", "G2"})), 2: Zone(2, "West", frozenset({"G3"}))}
+    records = [TicketRecord(1, "A1", 1, 1, 0.0, 1.0, holder="Ann", seat="R1"),
+               TicketRecord(2, "A2", 2, 1, 0.0, 1.0),
+               TicketRecord(3, "A3", 1, 1, 0.0, 1.0, status=TicketStatus.REVOKED)]
+    rows = hub_manifest.rows_for_gate(records, zones, event_id=9, gate_id="G2")
+    assert [(r.ticket_id, r.zone_name, r.status) for r in rows] == [(1, "East", "valid"), (3, "East", "revoked")]
+    assert rows[0].check_code == check_code(9, "A1") and (rows[0].holder, rows[0].seat) == ("Ann", "R1")
+    assert hub_manifest.rows_for_gate(records, zones, event_id=9, gate_id="G9") == []

@@ -68,8 +68,6 @@ W_ZONE = COL_SEAT - COL_ZONE - 2.0
 W_SEAT = COL_STATUS - COL_SEAT - 2.0
 W_STATUS = PAGE_W - MARGIN - COL_STATUS
 BOX = 3.6
-#: stands for the total page count until output; five characters wide, room for 99,999 pages
-NB_ALIAS = "{nbp}"
 
 BODY_PT = 9.0
 NUMBER_PT = 10.0
@@ -97,7 +95,10 @@ class _ManifestPDF(FPDF):
         self.list_page = False
         self.set_auto_page_break(False)
         self.set_margins(MARGIN, MARGIN, MARGIN)
-        self.alias_nb_pages(NB_ALIAS)
+        # The page count is known before rendering (one summary page + fixed rows per page),
+        # so it is printed directly: no alias substitution pass, no reserved-width gaps.
+        self.alias_nb_pages(None)  # type: ignore[arg-type]
+        self.total_pages = 0
         if (FONT_DIR / "DejaVuSans.ttf").exists():
             self.add_font("body", "", str(FONT_DIR / "DejaVuSans.ttf"))
             self.add_font("body", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
@@ -120,9 +121,8 @@ class _ManifestPDF(FPDF):
         self.set_text_color(0)
         self.set_font(self.body, "B", 12)
         self.text(MARGIN, top + 4.5, self._text(f"{self.event_name}  —  GATE {self.gate_name}"))
-        # cell(), not text(): only cell() substitutes the total page count for {nb}
         self.set_xy(PAGE_W - MARGIN - 50.0, top)
-        self.cell(50.0, 6.0, f"page {self.page_no()} of {NB_ALIAS}", align="R")
+        self.cell(50.0, 6.0, f"page {self.page_no()} of {self.total_pages}", align="R")
         self.set_font(self.body, "", BODY_PT)
         info = f"Paper manifest · generated {self.generated} · hub seq {self.hub_seq}"
         self.text(MARGIN, top + 10.0, self._text(info))
@@ -150,7 +150,7 @@ class _ManifestPDF(FPDF):
         y = PAGE_H - MARGIN + 2.0
         self.text(MARGIN, y, self._text(f"{self.event_name} · gate {self.gate_name} · hub seq {self.hub_seq}"))
         self.set_xy(PAGE_W - MARGIN - 50.0, y - 3.0)
-        self.cell(50.0, 4.0, f"page {self.page_no()} of {NB_ALIAS}", align="R")
+        self.cell(50.0, 4.0, f"page {self.page_no()} of {self.total_pages}", align="R")
 
 
 class _Fitter:
@@ -208,7 +208,7 @@ def _summary_page(pdf: _ManifestPDF, counts: list[ZoneCount], rows_total: int, l
     pdf.set_font(pdf.body, "", 10)
     for c in counts:
         y += 6.0
-        if y > PAGE_H - 120.0:  # very many zones: keep room for the instructions
+        if y > PAGE_H - 165.0:  # very many zones: keep room for the instructions and hand-over
             pdf.text(MARGIN, y, t(f"… and {len(counts) - counts.index(c)} more zones (see CSV)"))
             break
         pdf.text(cols[0], y, t(f"{c.zone_name} ({c.zone_id})"))
@@ -255,6 +255,8 @@ def _summary_page(pdf: _ManifestPDF, counts: list[ZoneCount], rows_total: int, l
         pdf.line(MARGIN + 45.0, y + 0.5, MARGIN + 95.0, y + 0.5)
         pdf.text(MARGIN + 100.0, y, right + ":")
         pdf.line(MARGIN + 143.0, y + 0.5, PAGE_W - MARGIN, y + 0.5)
+    if y > PAGE_H - MARGIN - FOOTER_H:  # the layout above guarantees room; never overprint the footer
+        raise RuntimeError(f"manifest summary overflows its page (y={y:.1f} mm)")
 
 
 def _list_pages(pdf: _ManifestPDF, rows: Sequence[ManifestRow]) -> int:
@@ -314,8 +316,11 @@ def render_manifest_pdf(
     pdf = _ManifestPDF(event_name=event_name, gate_name=gate_name, generated=_format_time(generated_at),
                        hub_seq=int(hub_seq))
     list_pages = -(-len(ordered) // ROWS_PER_PAGE)
+    pdf.total_pages = 1 + list_pages
     _summary_page(pdf, zone_counts(ordered), len(ordered), list_pages)
     _list_pages(pdf, ordered)
+    if pdf.page_no() != pdf.total_pages:  # the layout guarantees it; never print a wrong "of Y"
+        raise RuntimeError(f"manifest has {pdf.page_no()} pages, headers say {pdf.total_pages}")
     return bytes(pdf.output())
 
 

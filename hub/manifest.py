@@ -7,7 +7,7 @@ generated and the hub sequence number it reflects (so a steward can tell an old 
 new one), the range of numbers on the page, and "page X of Y". Page 1 is a summary: counts
 per zone, how to use the manifest, and a hand-over block for signatures.
 
-Printed in black and white: nothing is told by colour alone (cancelled tickets say so in
+Printed in black and white: no grey fills, nothing is told by colour alone (cancelled tickets say so in
 words and their tick box is crossed out), nothing is smaller than 8 pt.
 
 Speed: a 60,000-ticket manifest renders in seconds. Rows are drawn with plain
@@ -72,7 +72,9 @@ BOX = 3.6
 BODY_PT = 9.0
 NUMBER_PT = 10.0
 SMALL_PT = 8.0  # the smallest text anywhere on the manifest
-SHADE = 228  # light grey band every other group of rows: a reading guide, not a meaning
+#: a rule under every GROUP-th line guides the eye across the page. Not grey bands: on a 1-bit
+#: office printer grey is dithered into dots that blur small text (checked with pdftoppm -mono).
+GROUP = 3
 
 
 def _format_time(at: float | datetime) -> str:
@@ -271,12 +273,11 @@ def _list_pages(pdf: _ManifestPDF, rows: Sequence[ManifestRow]) -> int:
         pdf.page_numbers = page_range(page)
         pdf.list_page = True
         pdf.add_page()
-        pdf.set_fill_color(SHADE)
         for i, row in enumerate(page):
             top = first_y + i * ROW_H
             base = top + ROW_H - 1.4
-            if (i // 3) % 2 == 1:  # bands of three lines guide the eye across the page
-                pdf.rect(MARGIN, top, PAGE_W - 2 * MARGIN, ROW_H, style="F")
+            if i % GROUP == GROUP - 1 and i != len(page) - 1:
+                pdf.line(MARGIN, top + ROW_H, PAGE_W - MARGIN, top + ROW_H)
             pdf.rect(COL_BOX, top + (ROW_H - BOX) / 2, BOX, BOX)
             pdf.set_font(mono, "B", NUMBER_PT)
             pdf.text(COL_NUMBER, base, t(row.number))

@@ -100,15 +100,29 @@ def test_summary_page_counts_zones_explains_use_and_has_signature_space(pages_50
     assert "Signature:" in summary and "Supervisor signature:" in summary
 
 
-def _font_sizes(pdf: bytes) -> set[float]:
-    sizes: set[float] = set()
+def _content(pdf: bytes) -> bytes:
+    out = []
     for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
         try:
-            body = zlib.decompress(stream)
+            out.append(zlib.decompress(stream))
         except zlib.error:
-            body = stream
-        sizes |= {float(s) for s in re.findall(rb"/F\d+\s+([\d.]+)\s+Tf", body)}
-    return sizes
+            out.append(stream)
+    return b"\n".join(out)
+
+
+def _font_sizes(pdf: bytes) -> set[float]:
+    return {float(s) for s in re.findall(rb"/F\d+\s+([\d.]+)\s+Tf", _content(pdf))}
+
+
+def test_nothing_is_grey_or_coloured_so_a_1_bit_printer_prints_it_cleanly() -> None:
+    content = _content(render_manifest_pdf(sample_rows(120), **META))  # type: ignore[arg-type]
+    assert b"BT" in content
+    assert not re.search(rb"\bre\s+f\b", content), "filled rectangles (grey bands) found"
+    num = rb"(?<![\w.])(\d*\.?\d+)\s+"
+    greys = re.findall(num + rb"[gG](?=\s)", content)
+    assert all(float(g) == 0.0 for g in greys), greys
+    assert not re.search(num * 3 + rb"(rg|RG)(?=\s)", content), "RGB colour found"
+    assert not re.search(num * 4 + rb"[kK](?=\s)", content), "CMYK colour found"
 
 
 def test_no_text_smaller_than_8pt_anywhere() -> None:

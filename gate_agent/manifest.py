@@ -450,17 +450,22 @@ class ManifestStore:
         if row is None:
             self.counters["pin_refused"] += 1
             return PinCheck(False, ManualRefusal.PIN_REFUSED, "unknown steward id")
-        name, salt, digest, n, r, p, failures, locked_until = row
+        name, salt, digest, n, r, p, failures_before, locked_until = row
         if locked_until > now:
             return PinCheck(False, ManualRefusal.STEWARD_LOCKED, f"locked until {locked_until:.0f}",
                             name=name, attempts_left=0, locked_until=float(locked_until))
         ok = await asyncio.to_thread(verify_pin, pin, PinHash(bytes(salt), bytes(digest), n, r, p))
         if ok:
-            if failures:
+            if failures_before:
                 await self._db.execute("UPDATE stewards SET failures = 0 WHERE steward_id = ?", (steward_id,))
             return PinCheck(True, name=name)
         self.counters["pin_refused"] += 1
-        failures += 1
+        # Counted in one SQL statement, not from the value read above: two lanes failing at once
+        # both count, and exactly one of them reaches the limit.
+        counted = await (await self._db.execute(
+            "UPDATE stewards SET failures = failures + 1 WHERE steward_id = ? RETURNING failures",
+            (steward_id,))).fetchall()  # fetch all: the statement (and its write) completes now
+        failures = int(counted[0][0]) if counted else MAX_PIN_FAILURES
         if failures >= MAX_PIN_FAILURES:
             until = now + LOCKOUT_S
             self.counters["lockouts"] += 1
@@ -469,7 +474,6 @@ class ManifestStore:
             log.warning("steward %s locked out after %d wrong PINs", steward_id, MAX_PIN_FAILURES)
             return PinCheck(False, ManualRefusal.STEWARD_LOCKED, f"wrong PIN {MAX_PIN_FAILURES} times: locked",
                             name=name, attempts_left=0, locked_until=until)
-        await self._db.execute("UPDATE stewards SET failures = ? WHERE steward_id = ?", (failures, steward_id))
         return PinCheck(False, ManualRefusal.PIN_REFUSED, f"wrong PIN ({failures} of {MAX_PIN_FAILURES})",
                         name=name, attempts_left=MAX_PIN_FAILURES - failures)
 
@@ -555,8 +559,8 @@ async def manual_admit(
         if q.kind is QueryKind.NUMBER:
             hit = await store.by_number(q.text)
             matches = [hit] if hit is not None else []
-        else:
-            matches = await store.search(typed)
+        else:  # a code (plus digits): name hits from search() are for browsing, never for admitting
+            matches = [m for m in await store.search(typed) if m.how in ("code", "code_digits")]
         if len(matches) > 1:
             return await refuse(ManualRefusal.AMBIGUOUS, ManualRefusal.AMBIGUOUS.message,
                                 f"{len(matches)} tickets match {typed!r}", candidates=[m.row for m in matches])

@@ -404,3 +404,20 @@ async def test_a_gate_without_any_manifest_says_so_when_a_number_is_not_found(tm
     result = await admit(s, journal, "100000001")
     assert result.reason == Reason.UNKNOWN and "no manifest received yet" in result.entry.detail
     await s.close()
+
+
+async def test_a_code_shaped_name_finds_the_holder_but_never_admits_by_name(tmp_path: Path, journal: Journal) -> None:
+    s = await ManifestStore.open(tmp_path / "m.sqlite3")
+    await s.put_steward("S1", "Sam", hash_pin(PIN, **FAST))
+    await s.replace_all([ManifestRow(1, "100000111", "K7QX", "Anna Berg", 1, "Z", "")], hub_seq=1,
+                        generated_at=NOW, now=NOW)
+    assert [m.how for m in await s.search("ANNA")] == ["name"]  # "ANNA" is code-shaped
+    result = await admit(s, journal, "ANNA")
+    assert not result.admitted and result.reason == Reason.UNKNOWN
+    await s.close()
+
+
+async def test_wrong_pins_typed_at_two_lanes_at_once_all_count(store: ManifestStore) -> None:
+    checks = await asyncio.gather(*(store.check_pin("S1", "0000", NOW) for _ in range(MAX_PIN_FAILURES)))
+    assert sum(c.reason == ManualRefusal.STEWARD_LOCKED for c in checks) == 1
+    assert (await store.check_pin("S1", PIN, NOW + 1)).reason == ManualRefusal.STEWARD_LOCKED

@@ -465,7 +465,8 @@ class ManifestStore:
         counted = await (await self._db.execute(
             "UPDATE stewards SET failures = failures + 1 WHERE steward_id = ? RETURNING failures",
             (steward_id,))).fetchall()  # fetch all: the statement (and its write) completes now
-        failures = int(counted[0][0]) if counted else MAX_PIN_FAILURES
+        first = next(iter(counted), None)
+        failures = int(first[0]) if first is not None else MAX_PIN_FAILURES
         if failures >= MAX_PIN_FAILURES:
             until = now + LOCKOUT_S
             self.counters["lockouts"] += 1

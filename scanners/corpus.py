@@ -294,8 +294,7 @@ def make_sample(index: int, symbology: str, condition: str, size: tuple[int, int
         card = _crease(card, rng)
     if phone:
         card = _phone(card, rng)
-    sw, sh = size
-    resolution = sh / 480
+    resolution = size[1] / 480
     ppm = (rng.uniform(1.3, 1.7) if condition == "small" else rng.uniform(2.0, 3.4)) * resolution
     card_width = ppm * modules * card.shape[1] / code.shape[1]
     angle = rng.uniform(-6, 6)

@@ -16,15 +16,15 @@ def no_delay() -> Iterator[float]:
     return itertools.repeat(0.01)
 
 
-async def next_event(scanner: object, timeout: float = TIMEOUT_S) -> ScannerEvent:
-    return await asyncio.wait_for(scanner.__anext__(), timeout)  # type: ignore[attr-defined]
+async def next_event(scanner: object) -> ScannerEvent:
+    return await asyncio.wait_for(scanner.__anext__(), TIMEOUT_S)  # type: ignore[attr-defined]
 
 
 async def next_matching(scanner: object, pred: Callable[[ScannerEvent], bool],
-                        timeout: float = TIMEOUT_S) -> tuple[ScannerEvent, list[ScannerEvent]]:
+                        ) -> tuple[ScannerEvent, list[ScannerEvent]]:
     """The first event matching ``pred`` and the events skipped before it."""
     skipped: list[ScannerEvent] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(TIMEOUT_S):
         while True:
             ev = await scanner.__anext__()  # type: ignore[attr-defined]
             if pred(ev):

@@ -51,7 +51,7 @@ def test_corpus_is_deterministic_for_a_seed():
     b = list(corpus.generate(3, seed=5, negatives=1))
     assert [s.expected for s in a] == [s.expected for s in b]
     assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
-    assert a[0].expected != list(corpus.generate(1, seed=6, negatives=0))[0].expected
+    assert a[0].expected != next(iter(corpus.generate(1, seed=6, negatives=0))).expected
 
 
 def test_corpus_tickets_are_real_signed_credentials():

@@ -81,7 +81,7 @@ async def test_unplugged_scanner_faults_and_reconnects_when_the_port_returns(tmp
             link.symlink_to(second.path)
             await next_matching(scanner, is_ok)
             second.write(b"TWO\r")
-            scan, skipped = await next_matching(scanner, lambda e: isinstance(e, Scan))
+            scan, _skipped = await next_matching(scanner, lambda e: isinstance(e, Scan))
         finally:
             second.unplug()
     assert scan.payload == b"TWO"

@@ -210,7 +210,7 @@ def region_of_interest(gray: np.ndarray) -> tuple[int, int, int, int] | None:
 #: how fast a stage's cost estimate forgets an expensive frame (per frame it runs or is skipped)
 COST_DECAY = 0.97
 #: a stage starts only if ``cost * COST_MARGIN`` fits in the time left
-COST_MARGIN = 1.25
+COST_MARGIN = 1.4
 
 
 @dataclass
@@ -250,7 +250,7 @@ def _reduced(gray: np.ndarray, max_side: int | None, cache: dict[int, np.ndarray
 def default_stages() -> list[Stage]:
     return [
         Stage("zxing_fast", _stage_zxing_fast),
-        Stage("zxing_full", _stage_zxing_full),
+        Stage("zxing_full", _stage_zxing_full, max_side=960),
         Stage("inverted", _stage_inverted, max_side=WORK_SIDE),
         Stage("roi_upscale", _stage_roi_upscale),
         Stage("zbar", _stage_zbar, max_side=WORK_SIDE),

@@ -16,7 +16,7 @@ from tickets.errors import ConfigError
 
 _COMMON = {"backend", "name"}
 _KEYS = {
-    "camera": {"device", "driver", "width", "height", "budget_ms", "suppress_s", "no_frame_fault_s",
+    "camera": {"device", "driver", "width", "height", "budget_ms", "repeat_suppress_s", "no_frame_fault_s",
                "frozen_fault_s", "lossless"},
     "serial": {"port", "baud", "terminator", "prefix", "suffix", "max_len", "symbology"},
     "hid": {"device", "grab", "timeout_s", "max_len", "symbology"},
@@ -111,13 +111,13 @@ def open_scanner(config: Mapping[str, Any], *, clock: Callable[[], float] = time
     if (width is None) != (height is None):
         raise ConfigError("scanner.width", "width and height go together")
     budget_ms = float(_get(config, "budget_ms", (int, float), DEFAULT_BUDGET_MS))
-    suppress_s = float(_get(config, "suppress_s", (int, float), DEFAULT_SUPPRESS_S))
+    suppress_s = float(_get(config, "repeat_suppress_s", (int, float), DEFAULT_SUPPRESS_S))
     no_frame = float(_get(config, "no_frame_fault_s", (int, float), DEFAULT_NO_FRAME_FAULT_S))
     frozen = _get(config, "frozen_fault_s", (int, float), DEFAULT_FROZEN_FAULT_S)
     for key, value in (("budget_ms", budget_ms), ("no_frame_fault_s", no_frame), ("frozen_fault_s", frozen)):
         _positive(key, value)
     if suppress_s < 0:
-        raise ConfigError("scanner.suppress_s", "must not be negative")
+        raise ConfigError("scanner.repeat_suppress_s", "must not be negative")
     return CameraScanner(
         device, driver=driver, size=(width, height) if width and height else None, budget_ms=budget_ms,
         suppress_s=suppress_s, no_frame_fault_s=no_frame, frozen_fault_s=float(frozen),

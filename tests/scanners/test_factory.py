@@ -17,7 +17,7 @@ def test_each_backend_is_built_from_its_config():
                       "prefix": "]Q1"})
     assert isinstance(s, SerialScanner) and s.baud == 115200
     assert isinstance(open_scanner({"backend": "hid", "device": "/dev/input/event3"}), HidScanner)
-    cam = open_scanner({"backend": "camera", "device": 0, "budget_ms": 30, "suppress_s": 1.5,
+    cam = open_scanner({"backend": "camera", "device": 0, "budget_ms": 30, "repeat_suppress_s": 1.5,
                         "width": 1280, "height": 720})
     assert isinstance(cam, CameraScanner) and cam.cascade.budget_ms == 30
     assert cam.suppressor.window_s == 1.5 and not cam.lossless
@@ -42,7 +42,7 @@ def test_camera_on_a_video_file_decodes_every_frame():
     ({"backend": "camera", "budget_ms": True}, "scanner.budget_ms"),
     ({"backend": "camera", "driver": "gstreamer"}, "scanner.driver"),
     ({"backend": "camera", "width": 640}, "scanner.width"),
-    ({"backend": "camera", "suppress_s": -1}, "scanner.suppress_s"),
+    ({"backend": "camera", "repeat_suppress_s": -1}, "scanner.repeat_suppress_s"),
 ])
 def test_bad_config_is_a_config_error_naming_the_key(config, key):
     with pytest.raises(ConfigError) as info:
@@ -54,3 +54,11 @@ def test_bad_config_is_a_config_error_naming_the_key(config, key):
 def test_config_that_is_not_a_mapping_is_refused():
     with pytest.raises(ConfigError):
         open_scanner(["camera"])  # type: ignore[arg-type]
+
+
+def test_the_deployed_example_scanner_section_is_accepted():
+    # deploy/pi/gate.toml.example [scanner]
+    cam = open_scanner({"backend": "camera", "device": 0, "budget_ms": 40, "repeat_suppress_s": 3.0})
+    assert isinstance(cam, CameraScanner) and cam.suppressor.window_s == 3.0
+    ser = open_scanner({"backend": "serial", "port": "/dev/gatehouse-scanner", "baud": 9600, "terminator": "CR"})
+    assert isinstance(ser, SerialScanner)

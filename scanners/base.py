@@ -153,3 +153,26 @@ def backoff(initial: float = 0.2, factor: float = 2.0, cap: float = 5.0) -> Iter
     while True:
         yield delay
         delay = min(cap, delay * factor)
+
+
+class Confirmer:
+    """Holds back a code until it has been read in ``frames`` frames, each within ``gap_s`` of the last.
+
+    1D symbologies have weak checksums (EAN/ITF: one mod-10 digit), so a blurred frame can
+    decode as a different valid number; the same misread in consecutive frames is far less
+    likely. At 30 frames/s confirming costs one frame. Pure: times are passed in.
+    """
+
+    def __init__(self, frames: int = 2, gap_s: float = 0.5 * SCANNER_TIMEOUT_S) -> None:
+        if frames < 1:
+            raise ValueError("frames must be at least 1")
+        self.frames, self.gap_s = frames, gap_s
+        self._seen: dict[bytes, tuple[int, float]] = {}
+
+    def confirmed(self, payload: bytes, t: float) -> bool:
+        count, last = self._seen.get(payload, (0, t))
+        count = count + 1 if t - last <= self.gap_s else 1
+        self._seen[payload] = (count, t)
+        if len(self._seen) > 1024:
+            self._seen = {p: v for p, v in self._seen.items() if t - v[1] <= self.gap_s}
+        return count >= self.frames

@@ -7,8 +7,9 @@ queued. For a video file the mailbox can be made lossless (capture waits for the
 so a recorded sequence is decoded frame by frame, reproducibly.
 
 The decode thread runs the :class:`~scanners.decode.Cascade` within its per-frame budget,
-suppresses repeats of a code still in view (:class:`~scanners.base.Suppressor`, on frame
-time) and watches health: no frame for ``no_frame_fault_s``, a frozen image (bit-identical
+holds back a 1D code until a second frame agrees (:class:`~scanners.base.Confirmer`: weak
+checksums), suppresses repeats of a code still in view (:class:`~scanners.base.Suppressor`, on
+frame time) and watches health: no frame for ``no_frame_fault_s``, a frozen image (bit-identical
 frames for ``frozen_fault_s``) or a camera that cannot be opened or stops delivering is a
 ``fault``; the capture thread reopens the device with backoff and the first good frame
 reports ``ok`` again. Both threads hand events to asyncio through one
@@ -29,6 +30,7 @@ import numpy as np
 
 from scanners.base import (
     SCANNER_TIMEOUT_S,
+    Confirmer,
     EventPump,
     HealthTracker,
     ScannerEvent,
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SUPPRESS_S = 2.0
 DEFAULT_NO_FRAME_FAULT_S = 3 * SCANNER_TIMEOUT_S
 DEFAULT_FROZEN_FAULT_S = 5 * SCANNER_TIMEOUT_S
+#: symbologies without strong error correction: read in this many frames before reporting
+DEFAULT_CONFIRM_1D_FRAMES = 2
+LINEAR_SYMBOLOGIES = frozenset({"code128", "ean13", "itf"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +146,7 @@ class CameraScanner:
                  no_frame_fault_s: float = DEFAULT_NO_FRAME_FAULT_S,
                  frozen_fault_s: float | None = DEFAULT_FROZEN_FAULT_S, lossless: bool | None = None,
                  end_at_eof: bool | None = None, name: str | None = None,
+                 confirm_1d_frames: int = DEFAULT_CONFIRM_1D_FRAMES,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  reconnect_delays: Callable[[], Iterable[float]] = backoff,
                  capture_factory: Callable[[], Any] | None = None) -> None:
@@ -154,6 +160,7 @@ class CameraScanner:
         self.end_at_eof = is_file if end_at_eof is None else end_at_eof
         self.cascade = Cascade(budget_ms=budget_ms)
         self.suppressor = Suppressor(suppress_s)
+        self.confirmer = Confirmer(confirm_1d_frames)
         self.no_frame_fault_s = no_frame_fault_s
         # A recorded still scene repeats identical frames legitimately; only live sources freeze.
         self.frozen_fault_s = None if is_file else frozen_fault_s
@@ -295,5 +302,7 @@ class CameraScanner:
                 continue
             self.frames_decoded += 1
             for code in codes:
+                if code.symbology in LINEAR_SYMBOLOGIES and not self.confirmer.confirmed(code.payload, frame.t):
+                    continue
                 if self.suppressor.admit(code.payload, frame.t):
                     self._post(Scan(code.payload, code.symbology, self.source, self._clock()))

@@ -17,7 +17,7 @@ from tickets.errors import ConfigError
 _COMMON = {"backend", "name"}
 _KEYS = {
     "camera": {"device", "driver", "width", "height", "budget_ms", "repeat_suppress_s", "no_frame_fault_s",
-               "frozen_fault_s", "lossless"},
+               "frozen_fault_s", "lossless", "confirm_1d_frames"},
     "serial": {"port", "baud", "terminator", "prefix", "suffix", "max_len", "symbology"},
     "hid": {"device", "grab", "timeout_s", "max_len", "symbology"},
     "sim": set(),
@@ -116,10 +116,12 @@ def open_scanner(config: Mapping[str, Any], *, clock: Callable[[], float] = time
     frozen = _get(config, "frozen_fault_s", (int, float), DEFAULT_FROZEN_FAULT_S)
     for key, value in (("budget_ms", budget_ms), ("no_frame_fault_s", no_frame), ("frozen_fault_s", frozen)):
         _positive(key, value)
+    confirm = _get(config, "confirm_1d_frames", int, 2)
+    _positive("confirm_1d_frames", confirm)
     if suppress_s < 0:
         raise ConfigError("scanner.repeat_suppress_s", "must not be negative")
     return CameraScanner(
         device, driver=driver, size=(width, height) if width and height else None, budget_ms=budget_ms,
         suppress_s=suppress_s, no_frame_fault_s=no_frame, frozen_fault_s=float(frozen),
-        lossless=_get(config, "lossless", bool), name=name, clock=clock,
+        lossless=_get(config, "lossless", bool), confirm_1d_frames=confirm, name=name, clock=clock,
     )

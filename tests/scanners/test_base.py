@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from scanners.base import EventPump, HealthTracker, Scanner, Suppressor
+from scanners.base import Confirmer, EventPump, HealthTracker, Scanner, Suppressor
 from scanners.sim import SimScanner
 from tests.scanners.conftest import TIMEOUT_S, next_event
 from tickets.model import Scan
@@ -70,3 +70,11 @@ async def test_sim_scanner_feeds_scans_and_health_through_the_scanner_interface(
         assert (await next_event(sim)).state == "ok"
     events = [e async for e in sim]
     assert events == []
+
+
+def test_a_code_read_in_only_one_frame_is_not_confirmed():
+    c = Confirmer(frames=2, gap_s=0.1)
+    assert not c.confirmed(b"4006381333931", 0.0)
+    assert not c.confirmed(b"4006381333931", 0.5)  # too long after: starts again
+    assert c.confirmed(b"4006381333931", 0.55)
+    assert c.confirmed(b"4006381333931", 0.6)  # stays confirmed while in view

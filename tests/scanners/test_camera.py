@@ -170,3 +170,10 @@ def test_frame_slot_keeps_only_the_newest_frame_for_live_sources():
 def test_degenerate_frames_decode_to_nothing(image):
     scanner = CameraScanner(0)
     assert scanner.cascade(image) == []
+
+
+async def test_a_1d_code_seen_in_a_single_frame_is_not_reported_but_a_qr_is(tmp_path):
+    path = tmp_path / "flash.avi"
+    write_video(path, [(None, "", 5), ("TK-9", "code128", 1), (None, "", 20), ("TK-QR", "qrcode", 1), (None, "", 5)])
+    events = await collect(CameraScanner(str(path)))
+    assert [e.payload for e in events if isinstance(e, Scan)] == [b"TK-QR"]

@@ -278,7 +278,7 @@ class CameraScanner:
                         self._pump.post(None)  # end of a video file: the stream ends
                     return
                 if now - last_frame_at > self.no_frame_fault_s:
-                    self._fault(f"no frames for {now - last_frame_at:.1f} s")
+                    self._fault(f"no frames for over {self.no_frame_fault_s:g} s")
                 continue
             last_frame_at = now
             if self.frozen_fault_s is not None:
@@ -286,7 +286,7 @@ class CameraScanner:
                 if crc == last_crc:
                     same_since = same_since if same_since is not None else now
                     if now - same_since > self.frozen_fault_s:
-                        self._fault(f"image frozen for {now - same_since:.1f} s")
+                        self._fault(f"image frozen for over {self.frozen_fault_s:g} s")
                         continue
                 else:
                     same_since = None

@@ -171,9 +171,11 @@ def _stage_roi_upscale(gray: np.ndarray) -> list[Decoded]:
         return []
     x, y, w, h = roi
     crop = gray[y:y + h, x:x + w]
-    scale = min(3.0, 720 / max(w, h))
+    scale = min(3.0, ROI_SIDE / max(w, h))
     if scale > 1.1:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    elif scale < 1.0:  # the region is most of the frame: nothing to gain from full size
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return _zxing(crop, rotate=True, invert=True, downscale=False) or decode_zbar(crop)
 
 
@@ -182,6 +184,10 @@ def _stage_sharpen(gray: np.ndarray) -> list[Decoded]:
     soft = cv2.GaussianBlur(gray, (0, 0), 2.0)
     sharp = cv2.addWeighted(gray, 1.8, soft, -0.8, 0)
     return decode_zbar(sharp) or _zxing(sharp, rotate=True, invert=True)
+
+
+#: longest side of the enlarged (or reduced) region the ROI stage decodes
+ROI_SIDE = 720
 
 
 def region_of_interest(gray: np.ndarray) -> tuple[int, int, int, int] | None:

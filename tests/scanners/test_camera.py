@@ -177,3 +177,31 @@ async def test_a_1d_code_seen_in_a_single_frame_is_not_reported_but_a_qr_is(tmp_
     write_video(path, [(None, "", 5), ("TK-9", "code128", 1), (None, "", 20), ("TK-QR", "qrcode", 1), (None, "", 5)])
     events = await collect(CameraScanner(str(path)))
     assert [e.payload for e in events if isinstance(e, Scan)] == [b"TK-QR"]
+
+
+class _StallingCamera(_FlakyCamera):
+    """Open, but read() blocks while ``stall`` is set (a hung driver)."""
+
+    def __init__(self, frames: list[np.ndarray], stall: threading.Event, release: threading.Event) -> None:
+        super().__init__(frames, threading.Event())
+        self.stall, self.release = stall, release
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.stall.is_set():
+            self.release.wait(TIMEOUT_S)
+        return super().read()
+
+
+async def test_no_frames_is_one_fault_then_ok_when_frames_return():
+    stall, release = threading.Event(), threading.Event()
+    camera = _StallingCamera(_noisy_frames(3), stall, release)
+    scanner = CameraScanner(0, no_frame_fault_s=0.2, capture_factory=lambda: camera)
+    async with scanner:
+        await next_matching(scanner, is_ok)
+        stall.set()
+        fault, _ = await next_matching(scanner, is_fault)
+        assert "no frames" in fault.detail
+        stall.clear()
+        release.set()
+        after, skipped = await next_matching(scanner, lambda e: isinstance(e, ScannerHealth))
+    assert after.state == "ok" and skipped == []

@@ -243,17 +243,24 @@ class CameraScanner:
                 self._fault(f"camera {self.source_spec} cannot be opened")
                 self._stop.wait(next(delays, 1.0))
                 continue
+            fresh = True
             try:
                 while not self._stop.is_set():
                     ok, image = cap.read()
                     if not ok or image is None:
                         break
-                    delays = iter(self._reconnect_delays())
+                    if fresh:  # delivering again: the next loss starts the backoff afresh
+                        delays, fresh = iter(self._reconnect_delays()), False
                     t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000 if self.is_file else self._monotonic()
                     self._slot.put(Frame(image, t, index))
                     index += 1
+            except Exception as exc:  # a driver error while reading is a lost camera, not a crash
+                log.warning("camera %s read failed: %s", self.source, exc)
             finally:
-                cap.release()
+                try:
+                    cap.release()
+                except Exception as exc:
+                    log.warning("camera %s release failed: %s", self.source, exc)
             if self._stop.is_set():
                 break
             if self.end_at_eof:

@@ -234,7 +234,7 @@ class CameraScanner:
         index = 0
         while not self._stop.is_set():
             try:
-                cap = self._capture_factory()
+                cap: Any = self._capture_factory()
                 opened = bool(cap.isOpened())
             except Exception as exc:  # a driver error must not end the thread
                 log.warning("camera %s open failed: %s", self.source, exc)

@@ -184,11 +184,11 @@ class _StallingCamera(_FlakyCamera):
 
     def __init__(self, frames: list[np.ndarray], stall: threading.Event, release: threading.Event) -> None:
         super().__init__(frames, threading.Event())
-        self.stall, self.release = stall, release
+        self.stall, self.resume = stall, release
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         if self.stall.is_set():
-            self.release.wait(TIMEOUT_S)
+            self.resume.wait(TIMEOUT_S)
         return super().read()
 
 

@@ -153,8 +153,9 @@ def _stage_inverted(gray: np.ndarray) -> list[Decoded]:
 
 
 def dominant_angle(gray: np.ndarray) -> float:
-    """The main edge orientation in degrees (0: vertical bars), from the doubled-angle
-    average of the gradient (the structure tensor), so opposite edges reinforce."""
+    """How far to turn ``gray`` (degrees, in ``cv2.getRotationMatrix2D``'s sense) to make its
+    main edges vertical: from the doubled-angle average of the gradient (the structure tensor),
+    so the two edges of a bar reinforce instead of cancelling."""
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
     jxx, jyy, jxy = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())

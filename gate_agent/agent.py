@@ -208,8 +208,10 @@ class GateAgent:
                                           f"{event.direction or ''} {event.detail}".strip())
                 if event.kind == "alarm":
                     await self._transition(self.ladder.update(alarm=True))
-                elif event.kind == "alarm_cleared":
-                    await self._transition(self.ladder.update(alarm=False))
+                elif event.kind == "alarm_cleared" and self.ladder.mode is Mode.EMERGENCY:
+                    # Reset at the controller (or by us): leave EMERGENCY.
+                    self.ladder.update(alarm=False)
+                    await self._transition(self.ladder.reset_emergency())
             except Exception:
                 log.exception("turnstile event handling failed")
 
@@ -237,11 +239,13 @@ class GateAgent:
         if on:
             await self._transition(self.ladder.emergency(cause))
             return True
-        t = self.ladder.reset_emergency()
-        if t is None and self.ladder.mode is Mode.EMERGENCY:
+        # The turnstile owns the fire contact: it refuses a reset while the contact is open.
+        turnstile = self._turnstile
+        await turnstile.set_emergency(False, cause)  # type: ignore[union-attr]
+        if getattr(turnstile, "emergency", False):
             return False
-        await self._turnstile.set_emergency(False, cause)  # type: ignore[union-attr]
-        await self._transition(t)
+        self.ladder.update(alarm=False)
+        await self._transition(self.ladder.reset_emergency())
         return True
 
     async def set_closed(self, cause: str) -> None:

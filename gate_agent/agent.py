@@ -95,9 +95,9 @@ class GateAgent:
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
         if self._serve_status:
-            from gate_agent.status_server import make_server
-
             import socket
+
+            from gate_agent.status_server import make_server
 
             try:
                 sock = socket.create_server((cfg.status_host, cfg.status_port), reuse_port=False)

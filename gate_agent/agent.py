@@ -20,11 +20,12 @@ from typing import Any
 from gate_agent.config import GateConfig
 from gate_agent.journal import Journal
 from gate_agent.lane import Decision, GateView, Lane
+from gate_agent.manifest import ManifestStore, ManualResult, manual_admit
 from gate_agent.modes import Mode, ModeLadder, Transition
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
-from tickets.model import GatePolicy, Scan
+from tickets.model import Direction, GatePolicy, Scan
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class GateAgent:
         self.replica: Replica | None = None
         self.reader: ReplicaReader | None = None
         self.journal: Journal | None = None
+        self.manifest: ManifestStore | None = None
         self.lane: Lane | None = None
         self._policy: GatePolicy | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -65,6 +67,9 @@ class GateAgent:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
+        # The manifest has its own file so it survives a replica that cannot be trusted.
+        self.manifest = await ManifestStore.open(cfg.data_dir / "manifest.sqlite3")
+        await self.manifest.restore_ticks(await self.journal.all_entries())
         await self._open_replica()
         if self._turnstile is None:
             from firmware_bridge.factory import open_turnstile
@@ -133,6 +138,8 @@ class GateAgent:
             self.reader.close()
         if self.replica is not None:
             await self.replica.close()
+        if self.manifest is not None:
+            await self.manifest.close()
         if self.journal is not None:
             await self.journal.close()
 
@@ -184,6 +191,31 @@ class GateAgent:
     async def handle_scan(self, scan: Scan) -> Decision:
         assert self.lane is not None
         return await self.lane.handle_scan(scan)
+
+    async def manual_admit(self, *, typed: str, steward_id: str, pin: str, override: bool = False,
+                           note: str = "", direction: Direction = Direction.IN) -> ManualResult:
+        """A steward admits from the manifest (see :func:`gate_agent.manifest.manual_admit`).
+
+        Journaled before this returns; the turnstile is released only for an admit.
+        """
+        assert self.manifest is not None and self.journal is not None and self.lane is not None
+        result = await manual_admit(
+            self.manifest, self.journal, typed=typed, steward_id=steward_id, pin=pin,
+            reason_for_manual=self.ladder.cause if self.ladder.mode is Mode.MANIFEST else f"{self.ladder.mode}",
+            mode=str(self.ladder.mode), cursor=self.cursor(), now=self.clock(), override=override, note=note,
+        )
+        self._entry_appended(result.entry)
+        self.lane.recent.appendleft({"seq": result.entry.seq, "at": result.entry.at, "reason": result.reason,
+                                     "message": result.message, "ticket": result.entry.ticket_number,
+                                     "right_gates": [], "manual": True})
+        if result.admitted:
+            row = result.row
+            self.lane.release(result.entry, row.ticket_id if row else None, row.zone_id if row else None, direction)
+        return result
+
+    async def set_staff_manifest(self, on: bool) -> None:
+        """Staff put the gate into (or take it out of) MANIFEST mode by hand."""
+        await self._transition(self.ladder.update(staff_manifest=on))
 
     async def _scan_loop(self) -> None:
         from scanners.base import ScannerHealth

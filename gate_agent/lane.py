@@ -117,37 +117,45 @@ class Lane:
                                 "right_gates": list(verdict.right_gates)})
         if verdict.admitted and verdict.ticket_id is not None:
             self.counters["admitted"] += 1
-            held = record_passage(self.view.entry_state(verdict.ticket_id), scan.direction, now)
-            self.view.pending[verdict.ticket_id] = held
-            task = asyncio.create_task(self._pass(entry, verdict, held))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.release(entry, verdict.ticket_id, verdict.zone_id, scan.direction)
         else:
             self.counters["refused"] += 1
         return Decision(verdict, entry, time.perf_counter() - t0)
 
-    async def _pass(self, entry: JournalEntry, verdict: Verdict, held: EntryState) -> None:
-        assert verdict.ticket_id is not None
+    def release(self, entry: JournalEntry, ticket_id: int | None, zone_id: int | None, direction: Direction) -> None:
+        """Unlock for a journaled admit (scan or manual) and follow its passage in the background."""
+        held: EntryState | None = None
+        if ticket_id is not None and self.view is not None:
+            held = record_passage(self.view.entry_state(ticket_id), direction, entry.at)
+            self.view.pending[ticket_id] = held
+        task = asyncio.create_task(self._pass(entry, ticket_id, zone_id, direction, held))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _pass(self, entry: JournalEntry, ticket_id: int | None, zone_id: int | None, direction: Direction,
+                    held: EntryState | None) -> None:
         passed = False
         try:
             async with self._turnstile_lock:
-                await self.turnstile.unlock(verdict.direction)
+                await self.turnstile.unlock(direction)
                 passed = await self.turnstile.passage(self.passage_timeout_s)
         except Exception:
             log.exception("turnstile failed during admit seq %s; recording not passed", entry.seq)
         outcome = Passage.PASSED if passed else Passage.NOT_PASSED
         result = await self.journal.append(
-            EntryKind.PASSAGE, reason=entry.reason, ticket_id=verdict.ticket_id, zone_id=verdict.zone_id,
-            direction=entry.direction, mode=str(self.ladder.mode), cursor=self._cursor(), passage=outcome,
-            ref_seq=entry.seq,
+            EntryKind.PASSAGE, reason=entry.reason, ticket_id=ticket_id, ticket_number=entry.ticket_number,
+            zone_id=zone_id, direction=entry.direction, mode=str(self.ladder.mode), cursor=self._cursor(),
+            passage=outcome, ref_seq=entry.seq,
         )
         self._on_entry(result)
         if passed:
             self.counters["passed"] += 1
-            await self.replica.put_entry_states({verdict.ticket_id: held}, journal_seq=result.seq)
+            if ticket_id is not None and held is not None and self.replica is not None:
+                await self.replica.put_entry_states({ticket_id: held}, journal_seq=result.seq)
         else:
             self.counters["not_passed"] += 1
-        self.view.pending.pop(verdict.ticket_id, None)
+        if ticket_id is not None and self.view is not None:
+            self.view.pending.pop(ticket_id, None)
 
     async def drain(self) -> None:
         """Wait for every passage in flight (used at shutdown and in tests)."""

@@ -46,15 +46,63 @@ def create_status_app(agent: GateAgent) -> FastAPI:
             if not isinstance(code, str) or not 0 < len(code) <= MAX_KEYED_LEN:
                 raise ValueError
         except Exception:
-            return JSONResponse({"error": {"code": "bad_request", "message": "send {\"code\": \"ticket number\"}"}},
-                                status_code=400)
+            return _bad('send {"code": "ticket number"}')
         direction = Direction.OUT if body.get("direction") == "out" else Direction.IN
         decision = await agent.handle_scan(Scan(code.encode("utf-8"), "keyed", "staff", time.time(), direction))
         v = decision.verdict
         return JSONResponse({"seq": decision.entry.seq, "reason": str(v.reason), "message": v.message,
                              "ticket": v.ticket_number or v.ticket_id, "right_gates": list(v.right_gates)})
 
+    @app.get("/api/manifest/search")
+    async def manifest_search(q: str = "") -> JSONResponse:
+        if agent.manifest is None or not q.strip() or len(q) > MAX_KEYED_LEN:
+            return JSONResponse({"matches": []})
+        matches = await agent.manifest.search(q)
+        info = await agent.manifest.info()
+        return JSONResponse({
+            "manifest_hub_seq": info.hub_seq,
+            "matches": [{**m.row.to_wire(), "how": m.how,
+                         "ticked_by": m.tick.steward_id if m.tick else None} for m in matches],
+        })
+
+    @app.post("/api/manual-admit")
+    async def manual(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+            typed, steward, pin = body["typed"], body["steward_id"], body["pin"]
+            if not all(isinstance(v, str) and 0 < len(v) <= MAX_KEYED_LEN for v in (typed, steward, pin)):
+                raise ValueError
+            override = bool(body.get("override", False))
+            note = str(body.get("note", ""))[:500]
+        except Exception:
+            return _bad('send {"typed": "...", "steward_id": "...", "pin": "..."} (+ "override", "note")')
+        result = await agent.manual_admit(typed=typed, steward_id=steward, pin=pin, override=override, note=note)
+        return JSONResponse({
+            "admitted": result.admitted, "reason": result.reason, "message": result.message,
+            "seq": result.entry.seq, "ticket": result.row.number if result.row else result.entry.ticket_number,
+            "candidates": [r.to_wire() for r in result.candidates], "attempts_left": result.attempts_left,
+        })
+
+    @app.post("/api/manifest-mode")
+    async def manifest_mode(request: Request) -> JSONResponse:
+        """Staff switch MANIFEST mode on or off by hand (needs a steward PIN)."""
+        try:
+            body = await request.json()
+            on, steward, pin = bool(body["on"]), str(body["steward_id"]), str(body["pin"])
+        except Exception:
+            return _bad('send {"on": true|false, "steward_id": "...", "pin": "..."}')
+        assert agent.manifest is not None
+        check = await agent.manifest.check_pin(steward, pin, time.time())
+        if not check.ok:
+            return JSONResponse({"error": {"code": check.reason, "message": check.detail}}, status_code=403)
+        await agent.set_staff_manifest(on)
+        return JSONResponse({"mode": str(agent.ladder.mode)})
+
     return app
+
+
+def _bad(message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": "bad_request", "message": message}}, status_code=400)
 
 
 def make_server(agent: GateAgent, host: str, port: int) -> uvicorn.Server:

@@ -180,3 +180,34 @@ async def test_status_endpoint_and_staff_screen_are_served_locally(gate: Gate) -
         assert keyed["reason"] == "ADMIT"
         bad = await client.post("/api/keyed", json={"code": 5})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+
+
+async def test_manual_admit_from_the_manifest_releases_the_turnstile_and_is_journaled(gate: Gate) -> None:
+    from tickets.manifest import ManifestRow, TicketState, check_code, hash_pin
+
+    store = gate.agent.manifest
+    assert store is not None
+    number = gate.event.number(32)
+    row = ManifestRow(33, number, check_code(gate.event.event_id, number), "Ada Lovelace", 1, "Zone 1", "N-1-1",
+                      TicketState.VALID)
+    await store.replace_all([row], hub_seq=7, generated_at=1.0)
+    await store.put_steward("st1", "Sam Steward", hash_pin("2468"))
+    gate.scanner.fault("camera unplugged")
+    await eventually(lambda: gate.agent.ladder.mode is Mode.MANIFEST, what="MANIFEST")
+
+    async with httpx.AsyncClient(base_url=gate.agent.status_url) as client:  # type: ignore[arg-type]
+        found = (await client.get("/api/manifest/search", params={"q": number})).json()
+        assert [m["holder"] for m in found["matches"]] == ["Ada Lovelace"]
+        wrong = (await client.post("/api/manual-admit", json={"typed": number, "steward_id": "st1", "pin": "0000"})).json()
+        assert not wrong["admitted"] and wrong["reason"] == "PIN_REFUSED"
+        ok = (await client.post("/api/manual-admit", json={"typed": number, "steward_id": "st1", "pin": "2468"})).json()
+        assert ok["admitted"] and ok["reason"] == "ADMIT"
+        again = (await client.post("/api/manual-admit", json={"typed": number, "steward_id": "st1", "pin": "2468"})).json()
+        assert not again["admitted"] and again["reason"] == "ALREADY_USED"
+
+    await eventually(lambda: gate.turnstile.journal_seq_at_release, what="the release for the manual admit")
+    manual = await entries(gate, EntryKind.MANUAL)
+    admitted = [e for e in manual if e.reason == "ADMIT"]
+    assert len(admitted) == 1 and admitted[0].staff_id == "st1" and admitted[0].raw == number.encode()
+    assert "camera unplugged" in admitted[0].detail and admitted[0].mode == "MANIFEST"
+    assert all(b"2468" not in e.raw and "2468" not in e.detail for e in manual)  # never the PIN

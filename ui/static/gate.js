@@ -24,6 +24,7 @@ async function poll() {
     $("refused").textContent = s.lane.refused ?? 0;
     $("not_passed").textContent = s.lane.not_passed ?? 0;
     $("backlog").textContent = s.backlog ?? "–";
+    $("manifest").hidden = s.mode !== "MANIFEST";
     const recent = s.recent || [];
     if (recent.length && recent[0].seq !== lastSeq) {
       lastSeq = recent[0].seq;
@@ -50,6 +51,42 @@ $("keyed").addEventListener("submit", async (ev) => {
                                         body: JSON.stringify({ code }) });
   const v = await r.json();
   if (v.reason) show(v);
+  poll();
+});
+
+$("msearch").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = $("mq").value.trim();
+  if (!q) return;
+  const r = await fetch("/api/manifest/search?q=" + encodeURIComponent(q));
+  const data = await r.json();
+  const list = $("mresults");
+  list.innerHTML = "";
+  if (!data.matches.length) {
+    const li = document.createElement("li");
+    li.textContent = "Not on the manifest";
+    list.appendChild(li);
+  }
+  for (const m of data.matches) {
+    const li = document.createElement("li");
+    li.textContent = m.number + "  [" + m.check_code + "]  " + m.holder + "  " + m.zone_name + " " + m.seat +
+      (m.status !== "valid" ? "  — " + m.status.toUpperCase() : "") + (m.ticked_by ? "  — already admitted by " + m.ticked_by : "");
+    if (m.ticked_by || m.status !== "valid") li.className = "ticked";
+    li.addEventListener("click", () => { $("mtyped").value = m.number; $("msteward").focus(); });
+    list.appendChild(li);
+  }
+});
+
+$("madmit").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const body = { typed: $("mtyped").value.trim(), steward_id: $("msteward").value.trim(), pin: $("mpin").value,
+                 override: $("moverride").checked, note: $("mnote").value };
+  $("mpin").value = "";
+  const r = await fetch("/api/manual-admit", { method: "POST", headers: { "content-type": "application/json" },
+                                               body: JSON.stringify(body) });
+  const v = await r.json();
+  if (v.reason) show({ reason: v.admitted ? "ADMIT" : v.reason, message: v.message, ticket: v.ticket });
+  if (v.admitted) { $("mtyped").value = ""; $("moverride").checked = false; $("mnote").value = ""; }
   poll();
 });
 

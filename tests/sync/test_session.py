@@ -27,7 +27,10 @@ def reply(**kw: object) -> m.HelloReply:
     return m.HelloReply(**base)  # type: ignore[arg-type]
 
 
-def connected_gate(facts: s.GateFacts = s.GateFacts(5, 0, 0, "E1"), cfg: s.SessionConfig = CFG) -> s.GateSession:
+FACTS = s.GateFacts(5, 0, 0, "E1")
+
+
+def connected_gate(facts: s.GateFacts = FACTS, cfg: s.SessionConfig = CFG) -> s.GateSession:
     g = s.GateSession("g1", cfg)
     g.connect(facts, 0.0)
     assert [x.type for x in g.messages_to_send()] == ["hello"]

@@ -1,0 +1,212 @@
+"""The transports for real: uvicorn on 127.0.0.1, real websockets gate clients."""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import itertools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from websockets.asyncio.server import ServerConnection, serve
+
+from sync import messages as m
+from sync import session as s
+from sync.gate_client import backoff
+from tests.sync.harness import make_backend
+from tests.sync.realhub import AsyncGate, Changes, NotifyingBackend, RealHub
+from tickets.model import TicketStatus
+
+CFG = s.SessionConfig(batch_size=50, max_in_flight=4, ack_timeout_s=2.0, heartbeat_interval_s=1.0,
+                      heartbeat_timeout_s=3.0)
+
+
+def backend_with(changes: Changes, n: int = 50) -> NotifyingBackend:
+    b = NotifyingBackend(changes)
+    template = make_backend(n, ("g1", "g2"))
+    b.s, b.tokens = template.s, template.tokens
+    return b
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[tuple[Changes, NotifyingBackend, RealHub, list[AsyncGate]]]:
+    changes = Changes()
+    backend = backend_with(changes)
+    hub = RealHub(backend, CFG)
+    await hub.start()
+    gates = [AsyncGate(g, hub.url, f"token-{g}", changes, config=CFG) for g in ("g1", "g2")]
+    for g in gates:
+        g.start()
+    await changes.until(lambda: all(g.state == "online" for g in gates), what="both gates online")
+    yield changes, backend, hub, gates
+    for g in gates:
+        await g.stop()
+    await hub.kill()
+
+
+async def test_revocation_pushed_at_the_hub_reaches_every_gate(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    assert hub.registry.connected() == ["g1", "g2"]
+    assert hub.registry.push_changes([backend.revoke(7, "refund")]) == 2
+    await changes.until(lambda: all(g.mg.replica[7].status is TicketStatus.REVOKED for g in gates),
+                        what="revocation at both gates")
+    assert all(g.mg.cursor == backend.s.seq for g in gates)
+
+
+async def test_admit_at_one_gate_is_refused_at_the_other_within_a_second(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    g1, g2 = gates
+    t0 = time.time()
+    assert g1.scan(3).reason == "ADMIT"
+    await changes.until(lambda: 3 in g2.remote_admit_at, timeout=1.0, what="fan-out of the admit")
+    assert g2.remote_admit_at[3] - t0 < 1.0
+    assert g2.scan(3).reason == "ALREADY_USED"
+    await changes.until(lambda: g1.mg.acked == 1 and g2.mg.acked == 1, what="both journals acked")
+    assert backend.conflicts == []
+
+
+async def test_hub_killed_mid_burst_then_restarted_gates_drain_with_exact_counts(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    g1, g2 = gates
+    for i in range(60):
+        g1.scan(1 + i % 50)
+    await changes.until(lambda: g1.mg.acked >= 1, what="upload under way")
+    for i in range(60, 120):
+        g1.scan(1 + i % 50)
+    await hub.kill()  # mid-burst: batches in flight are lost with the connection
+    assert g1.mg.acked < 120
+    for i in range(120, 200):
+        g1.scan(1 + i % 50)
+    await changes.until(lambda: g1.state == "offline", what="gate notices the hub is gone")
+    for i in range(100):
+        g2.scan(1 + i % 50)
+    await hub.start()
+    await changes.until(lambda: g1.mg.acked == 200 and g2.mg.acked == 100, what="drain after restart")
+    assert sorted(backend.stored("g1")) == list(range(1, 201))
+    assert sorted(backend.stored("g2")) == list(range(1, 101))
+    assert backend.s.inserted == 300
+    assert g1.client.connections >= 2
+
+
+async def test_wrong_token_is_refused_with_a_reason(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    intruder = AsyncGate("g1", hub.url, "stolen-token", changes, config=CFG)
+    intruder.start()
+    await changes.until(lambda: intruder.state == "refused", what="refusal")
+    assert intruder.client.last_refusal == "unknown or revoked gate token"
+    await intruder.stop()
+    assert hub.registry.connected() == ["g1", "g2"]
+
+
+async def test_revoked_gate_is_disconnected_and_refused_on_reconnect(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    backend.revoke_gate("g2")
+    assert await hub.registry.disconnect("g2", "gate revoked")
+    await changes.until(lambda: gates[1].state == "refused", what="revoked gate refused")
+    assert hub.registry.connected() == ["g1"]
+
+
+async def test_commands_reach_the_gate(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    assert hub.registry.send_command(m.Command("emergency_on", "fire alarm")) == 2
+    await changes.until(lambda: all(g.commands == ["emergency_on"] for g in gates), what="command")
+
+
+async def test_a_silent_hub_is_detected_by_heartbeat_and_the_gate_reconnects() -> None:
+    """A hub whose TCP connection stays up but which never answers: only heartbeats notice."""
+    changes = Changes()
+    accepted: list[int] = []
+
+    async def silent(ws: ServerConnection) -> None:
+        accepted.append(1)
+        changes.notify()
+        await ws.wait_closed()  # never reads a message, never answers one
+
+    cfg = s.SessionConfig(heartbeat_interval_s=0.1, heartbeat_timeout_s=0.3, reply_timeout_s=10.0)
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        gate = AsyncGate("g1", f"ws://127.0.0.1:{port}/ws/gate", "token-g1", changes, config=cfg)
+        gate.start()
+        try:
+            await changes.until(lambda: len(accepted) >= 3, what="two heartbeat timeouts and reconnects")
+            assert gate.client.connections >= 2
+            assert ("offline", "") in gate.states
+        finally:
+            await gate.stop()
+        server.close()
+
+
+async def test_incompatible_gate_stays_offline_and_keeps_admitting() -> None:
+    changes = Changes()
+    backend = backend_with(changes)
+    hub = RealHub(backend, s.SessionConfig(min_version=2, max_version=2))
+    await hub.start()
+    old = AsyncGate("g1", hub.url, "token-g1", changes, config=s.SessionConfig(min_version=1, max_version=1))
+    old.client.incompatible_delay_s = 3600
+    old.start()
+    try:
+        await changes.until(lambda: old.state == "incompatible", what="incompatible")
+        assert "v1..v1" in dict(old.states)["incompatible"]
+        assert old.scan(1).reason == "UNKNOWN"  # empty replica, but the decision is not blocked
+    finally:
+        await old.stop()
+        await hub.kill()
+
+
+def test_backoff_is_exponential_with_full_jitter() -> None:
+    top = list(itertools.islice(backoff(1.0, 2.0, 10.0, rng=lambda: 1.0), 6))
+    assert top == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    low = list(itertools.islice(backoff(1.0, 2.0, 10.0, rng=lambda: 0.0), 3))
+    assert low == [0.0, 0.0, 0.0]
+
+
+# ----------------------------------------------------------------------------- TLS
+def _make_ca_and_server_cert(tmp: Path) -> tuple[str, str, str]:
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gatehouse test venue CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = tmp / "ca.pem", tmp / "hub.pem", tmp / "hub.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(ca_file), str(cert_file), str(key_file)
+
+
+async def test_gate_connects_over_wss_trusting_the_venue_ca(tmp_path: Path) -> None:
+    ca_file, cert_file, key_file = _make_ca_and_server_cert(tmp_path)
+    changes = Changes()
+    backend = backend_with(changes)
+    hub = RealHub(backend, CFG, ssl_files=(cert_file, key_file))
+    await hub.start()
+    good = AsyncGate("g1", hub.url, "token-g1", changes, config=CFG, ca_file=ca_file)
+    untrusting = AsyncGate("g2", hub.url, "token-g2", changes, config=CFG)  # system CAs only
+    good.start()
+    untrusting.start()
+    try:
+        await changes.until(lambda: good.state == "online", what="wss gate online")
+        good.scan(1)
+        await changes.until(lambda: good.mg.acked == 1, what="ack over TLS")
+        await changes.until(lambda: ("offline", "") in untrusting.states, what="untrusting gate fails")
+        assert untrusting.client.connections == 0 and untrusting.state != "online"
+    finally:
+        await good.stop()
+        await untrusting.stop()
+        await hub.kill()

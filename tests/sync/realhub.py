@@ -27,9 +27,6 @@ from tickets.policy import EntryPolicy
 
 #: Every wait in the transport tests scales from this.
 TIMEOUT_S = 10.0
-import os
-
-WS_IMPL = os.environ.get("WS_IMPL", "websockets-sansio")
 
 
 class Changes:
@@ -45,15 +42,15 @@ class Changes:
 
         asyncio.get_running_loop().create_task(_n())
 
-    async def until(self, pred: Callable[[], bool], timeout: float = TIMEOUT_S, what: str = "") -> None:
+    async def until(self, pred: Callable[[], bool], within: float = TIMEOUT_S, what: str = "") -> None:
         async def _wait() -> None:
             async with self.cond:
                 await self.cond.wait_for(pred)
 
         try:
-            await asyncio.wait_for(_wait(), timeout)
+            await asyncio.wait_for(_wait(), within)
         except TimeoutError:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or pred}") from None
+            raise AssertionError(f"timed out after {within} s waiting for {what or pred}") from None
 
 
 class NotifyingBackend(MemoryHubBackend):
@@ -177,7 +174,7 @@ class RealHub:
         kw: dict[str, Any] = {}
         if self.ssl_files:
             kw = {"ssl_certfile": self.ssl_files[0], "ssl_keyfile": self.ssl_files[1]}
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", ws=WS_IMPL,
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", ws="websockets-sansio",
                                 ws_ping_interval=None, **kw)
         self.server = uvicorn.Server(config)
         self.task = asyncio.get_running_loop().create_task(self.server.serve(sockets=[sock]))

@@ -59,11 +59,11 @@ async def test_revocation_pushed_at_the_hub_reaches_every_gate(world) -> None:  
 
 
 async def test_admit_at_one_gate_is_refused_at_the_other_within_a_second(world) -> None:  # type: ignore[no-untyped-def]
-    changes, backend, hub, gates = world
+    changes, backend, _hub, gates = world
     g1, g2 = gates
     t0 = time.time()
     assert g1.scan(3).reason == "ADMIT"
-    await changes.until(lambda: 3 in g2.remote_admit_at, timeout=1.0, what="fan-out of the admit")
+    await changes.until(lambda: 3 in g2.remote_admit_at, within=1.0, what="fan-out of the admit")
     assert g2.remote_admit_at[3] - t0 < 1.0
     assert g2.scan(3).reason == "ALREADY_USED"
     await changes.until(lambda: g1.mg.acked == 1 and g2.mg.acked == 1, what="both journals acked")
@@ -94,7 +94,7 @@ async def test_hub_killed_mid_burst_then_restarted_gates_drain_with_exact_counts
 
 
 async def test_wrong_token_is_refused_with_a_reason(world) -> None:  # type: ignore[no-untyped-def]
-    changes, backend, hub, gates = world
+    changes, _backend, hub, _gates = world
     intruder = AsyncGate("g1", hub.url, "stolen-token", changes, config=CFG)
     intruder.start()
     await changes.until(lambda: intruder.state == "refused", what="refusal")
@@ -112,7 +112,7 @@ async def test_revoked_gate_is_disconnected_and_refused_on_reconnect(world) -> N
 
 
 async def test_commands_reach_the_gate(world) -> None:  # type: ignore[no-untyped-def]
-    changes, backend, hub, gates = world
+    changes, _backend, hub, gates = world
     assert hub.registry.send_command(m.Command("emergency_on", "fire alarm")) == 2
     await changes.until(lambda: all(g.commands == ["emergency_on"] for g in gates), what="command")
 

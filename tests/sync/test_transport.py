@@ -210,3 +210,22 @@ async def test_gate_connects_over_wss_trusting_the_venue_ca(tmp_path: Path) -> N
         await good.stop()
         await untrusting.stop()
         await hub.kill()
+
+
+async def test_hub_restored_from_an_old_backup_gets_every_entry_back_unasked(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    g1, g2 = gates
+    backup = backend.backup()
+    for i in range(1, 31):
+        g1.scan(i)
+    hub.registry.push_changes([backend.revoke(40)])
+    await changes.until(lambda: g1.mg.acked == 30 and g2.mg.replica[40].status is TicketStatus.REVOKED,
+                        what="acked and revoked before the crash")
+    await hub.kill()
+    backend.restore(backup)  # the hub comes back from a backup taken before all of that
+    await hub.start()
+    await changes.until(lambda: sorted(backend.stored("g1")) == list(range(1, 31)) and g2.state == "online",
+                        what="entries re-sent after restore")
+    assert any(st == "rolled_back" and "had acked 30" in why for st, why in g1.states)  # told to the owner
+    assert g2.mg.replica[40].status is TicketStatus.REVOKED  # never un-revoked by the old snapshot
+    assert backend.s.inserted == 30

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -185,8 +184,8 @@ def _progress(msg: str) -> None:
     print(f"bench sync: {msg}", file=sys.stderr, flush=True)
 
 
-async def _until(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.perf_counter() + timeout
+async def _until(pred: Any, within_s: float, what: str) -> None:
+    deadline = time.perf_counter() + within_s
     while not pred():
         if time.perf_counter() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")

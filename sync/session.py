@@ -242,10 +242,21 @@ _HUB_TO_GATE_SYNCED = frozenset({"hello_reply", "snapshot_begin", "snapshot_batc
 #: Which message types the gate accepts in each state. Anything else is a violation.
 GATE_ACCEPTS: dict[GateState, frozenset[str]] = {
     GateState.DISCONNECTED: frozenset(),
-    GateState.HELLO_SENT: frozenset({"hello_reply"}) | _ALWAYS,
+    # A command may come before the reply: the hub can queue one while it answers.
+    GateState.HELLO_SENT: frozenset({"hello_reply", "command"}) | _ALWAYS,
     GateState.SNAPSHOT: _HUB_TO_GATE_SYNCED,
     GateState.LIVE: _HUB_TO_GATE_SYNCED,
     GateState.INCOMPATIBLE: _ALWAYS,
+}
+#: Message types dropped quietly (counted in ``ignored``, not a violation): they answer an
+#: earlier hello whose reply we have not seen (lost or overtaken), and the hub will answer
+#: our hello again.
+GATE_IGNORES: dict[GateState, frozenset[str]] = {
+    GateState.DISCONNECTED: frozenset(),
+    GateState.HELLO_SENT: _HUB_TO_GATE_SYNCED - {"hello_reply", "command"},
+    GateState.SNAPSHOT: frozenset(),
+    GateState.LIVE: frozenset(),
+    GateState.INCOMPATIBLE: _HUB_TO_GATE_SYNCED,
 }
 #: Gate transitions: (state, what happened) -> new state.
 GATE_TRANSITIONS: dict[tuple[GateState, str], GateState] = {
@@ -269,6 +280,16 @@ HUB_ACCEPTS: dict[HubState, frozenset[str]] = {
     HubState.CATCHING_UP: frozenset({"hello", "journal_batch", "snapshot_request", "catch_up"}) | _ALWAYS,
     HubState.LIVE: frozenset({"hello", "journal_batch", "snapshot_request", "catch_up"}) | _ALWAYS,
     HubState.CLOSED: frozenset(),
+}
+#: While a new hello is being answered, what the gate sent under the previous answer is
+#: dropped quietly: the new reply restarts upload and replica sync from the hub's facts.
+HUB_IGNORES: dict[HubState, frozenset[str]] = {
+    HubState.AWAIT_HELLO: frozenset(),
+    HubState.HELLO_RECEIVED: frozenset({"journal_batch", "snapshot_request", "catch_up"}),
+    HubState.SNAPSHOT: frozenset(),
+    HubState.CATCHING_UP: frozenset(),
+    HubState.LIVE: frozenset(),
+    HubState.CLOSED: frozenset({"hello", "journal_batch", "snapshot_request", "catch_up"}) | _ALWAYS,
 }
 HUB_TRANSITIONS: dict[tuple[HubState, str], HubState] = {
     **{(s, "hello"): HubState.HELLO_RECEIVED for s in HubState if s is not HubState.CLOSED},
@@ -304,11 +325,13 @@ class _Session:
     """What both sides share: the outbox, error counting, heartbeats, frame decoding."""
 
     _accepts: dict[Any, frozenset[str]]
+    _ignores: dict[Any, frozenset[str]]
 
     def __init__(self, config: SessionConfig | None = None) -> None:
         self.config = config or SessionConfig()
         self.version: int | None = None
         self.errors = 0
+        self.ignored = 0
         self.received = 0
         self._outbox: list[m.Message] = []
         self._last_received = 0.0
@@ -345,6 +368,9 @@ class _Session:
         self._last_received = now
         self.received += 1
         if msg.type not in self._accepts[self.state]:
+            if msg.type in self._ignores[self.state]:
+                self.ignored += 1
+                return []
             return self._violation("unexpected", f"{msg.type} not allowed in state {self.state}")
         if isinstance(msg, m.Ping):
             self._send(m.Pong(msg.nonce, self._pong_seq()))
@@ -404,6 +430,7 @@ class GateSession(_Session):
     new link and :meth:`connection_lost` when it drops."""
 
     _accepts = GATE_ACCEPTS  # type: ignore[assignment]
+    _ignores = GATE_IGNORES  # type: ignore[assignment]
 
     def __init__(self, gate_id: str, config: SessionConfig | None = None) -> None:
         super().__init__(config)
@@ -538,11 +565,13 @@ class GateSession(_Session):
         return events
 
     def _on_journal_ack(self, a: m.JournalAck, now: float) -> list[GateEvent]:
-        if a.high_water > self._sent:
-            raise RemoteProtocolError("bad_field", f"ack {a.high_water} beyond what we sent ({self._sent})")
+        if a.high_water > self.journal_seq:
+            raise RemoteProtocolError("bad_field", f"ack {a.high_water} beyond our journal ({self.journal_seq})")
         if a.high_water <= self.acked and a.backed_up <= self.backed_up:
             return []  # stale or duplicate
         self.acked = max(self.acked, a.high_water)
+        # A late ack for batches we already gave up on (go-back-N) is still true: skip ahead.
+        self._sent = max(self._sent, self.acked)
         self.backed_up = max(self.backed_up, min(a.backed_up, self.acked))
         while self._in_flight and self._in_flight[0].last_seq <= self.acked:
             self._in_flight.popleft()
@@ -638,6 +667,7 @@ class HubSession(_Session):
     from the gate's hello (a hello naming another gate is refused)."""
 
     _accepts = HUB_ACCEPTS  # type: ignore[assignment]
+    _ignores = HUB_IGNORES  # type: ignore[assignment]
 
     def __init__(self, gate_id: str, config: SessionConfig | None = None, now: float = 0.0) -> None:
         super().__init__(config)

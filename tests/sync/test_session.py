@@ -182,12 +182,22 @@ def test_missing_ack_makes_the_gate_go_back_and_resend() -> None:
     assert g.upload_wanted() == (0, 3) and g.retransmits == 1
 
 
-def test_ack_beyond_what_was_sent_is_a_violation() -> None:
+def test_ack_beyond_the_gate_journal_is_a_violation() -> None:
     g = connected_gate(s.GateFacts(5, 0, 4, "E1"))
     g.receive(reply(), 0.0)
     g.send_journal(entries("g1", 1, 2), 0.0)
-    ev = g.receive(m.JournalAck(4), 0.1)
+    ev = g.receive(m.JournalAck(5), 0.1)
     assert isinstance(ev[0], s.ProtocolViolation) and g.acked == 0
+
+
+def test_late_ack_after_going_back_is_taken_and_skips_ahead() -> None:
+    g = connected_gate(s.GateFacts(5, 0, 6, "E1"))
+    g.receive(reply(), 0.0)
+    g.send_journal(entries("g1", 1, 3), 0.0)
+    g.tick(2.0)  # no ack in time: go back to 0
+    assert g.upload_wanted() == (0, 3)
+    assert g.receive(m.JournalAck(3), 2.1) == [s.JournalAcked(3, 0)]
+    assert g.upload_wanted() == (3, 3)
 
 
 def test_send_journal_refuses_gaps_and_early_upload() -> None:
@@ -293,10 +303,20 @@ def test_garbage_is_counted_answered_and_finally_closes_the_link() -> None:
 
 def test_message_out_of_place_is_a_violation_not_a_crash() -> None:
     g = connected_gate()
-    ev = g.receive(m.Deltas(0, ()), 0.1)  # before hello_reply
+    ev = g.receive(m.JournalBatch(()), 0.1)  # a gate-to-hub message sent to a gate
     assert ev[0].code == "unexpected"  # type: ignore[union-attr]
+    g.receive(reply(), 0.2)
+    assert g.receive(m.Hello("g1", 1, 2, 1, 0, 0, 0), 0.3)[0].code == "unexpected"  # type: ignore[union-attr]
     hub = s.HubSession("g1", CFG)
     assert hub.receive(m.JournalBatch(()), 0.0)[0].code == "unexpected"  # type: ignore[union-attr]
+
+
+def test_answers_to_an_unseen_hello_reply_are_dropped_quietly_not_counted_as_errors() -> None:
+    g = connected_gate()
+    assert g.receive(m.SnapshotBegin(3, 1), 0.1) == [] and g.receive(m.JournalAck(0), 0.1) == []
+    assert g.ignored == 2 and g.errors == 0 and g.state is s.GateState.HELLO_SENT
+    ev = g.receive(m.Command("emergency_on", "fire"), 0.2)  # commands are never dropped
+    assert ev == [s.CommandReceived(m.Command("emergency_on", "fire"), True)]
 
 
 def test_heartbeat_pings_when_quiet_and_declares_a_silent_link_dead() -> None:

@@ -91,6 +91,13 @@ class SyncMachine(RuleBasedStateMachine):
                 assert all(seq in self.backend.stored(gid) for seq in range(1, g.acked + 1))
 
     @invariant()
+    def faults_never_look_like_protocol_violations(self) -> None:
+        """Drops, duplicates and reordering are normal weather, not a misbehaving peer."""
+        bad = [e for g in self.world.gates.values() for e in g.events if isinstance(e, s.ProtocolViolation)]
+        bad += [e for _, e in self.world.hub.events if isinstance(e, s.ProtocolViolation)]
+        assert not bad
+
+    @invariant()
     def no_gate_unrevokes(self) -> None:
         for g in self.world.gates.values():
             for tid in g.revoked_ever:

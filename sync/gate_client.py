@@ -75,6 +75,7 @@ class GateClient:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
+        self._synced = False
 
     # ---- owner API
     def journal_appended(self, seq: int) -> None:
@@ -132,25 +133,30 @@ class GateClient:
 
     # ---- pumping
     async def _serve(self, ws: ClientConnection) -> bool:
+        """One connection: a reader task and a pump task; the first to end ends both."""
         facts = await self.owner.hello_facts()
         self.session.connect(s.GateFacts(facts.cursor, facts.acked_high_water, facts.journal_seq, facts.hub_epoch),
                              self.clock())
         await self._flush(ws)
+        self._synced = False
+        reader = asyncio.create_task(self._read(ws))
         pump = asyncio.create_task(self._pump(ws))
-        synced = False
         try:
-            async for frame in ws:
-                synced = await self._handle(self.session.receive_frame(frame, self.clock()), ws) or synced
-                self._wake.set()
-                if pump.done():
-                    break
+            done, _ = await asyncio.wait({reader, pump}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump
-        if pump.done() and not pump.cancelled() and pump.exception() is not None:
-            raise pump.exception()  # type: ignore[misc]
-        return synced
+            for task in (reader, pump):
+                task.cancel()
+            await asyncio.gather(reader, pump, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                raise exc
+        return self._synced
+
+    async def _read(self, ws: ClientConnection) -> None:
+        async for frame in ws:
+            if await self._handle(self.session.receive_frame(frame, self.clock()), ws):
+                self._synced = True
+            self._wake.set()
 
     async def _pump(self, ws: ClientConnection) -> None:
         """Timers, journal upload and sending, woken by new journal entries or every tick."""

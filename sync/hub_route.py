@@ -106,6 +106,9 @@ class GateConnection:
                 await self.flush()
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             log.info("gate %s: connection lost: %r", self.gate_id, exc)
+        except Exception as exc:  # a backend failure: drop this link, the gate re-sends later
+            log.exception("gate %s: closing after a hub-side failure", self.gate_id)
+            await self.close(f"hub error: {type(exc).__name__}", 1011)
         finally:
             ticker.cancel()
             if self._replica_task is not None:

@@ -229,3 +229,41 @@ async def test_hub_restored_from_an_old_backup_gets_every_entry_back_unasked(wor
     assert any(st == "rolled_back" and "had acked 30" in why for st, why in g1.states)  # told to the owner
     assert g2.mg.replica[40].status is TicketStatus.REVOKED  # never un-revoked by the old snapshot
     assert backend.s.inserted == 30
+
+
+async def test_a_failing_hub_store_drops_the_link_and_the_gate_resends_nothing_lost(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, _hub, gates = world
+    g1 = gates[0]
+    failures = [OSError("disk full")]
+    real_ingest = backend.ingest_now
+
+    def flaky(gate_id, entries):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        return real_ingest(gate_id, entries)
+
+    backend.ingest_now = flaky  # type: ignore[method-assign]
+    before = g1.client.connections
+    for i in range(1, 11):
+        g1.scan(i)
+    await changes.until(lambda: g1.mg.acked == 10, what="drain after the store recovered")
+    assert g1.client.connections > before
+    assert sorted(backend.stored("g1")) == list(range(1, 11)) and backend.s.inserted == 10
+
+
+async def test_a_failing_gate_owner_reconnects_and_catches_up(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    g2 = gates[1]
+    real_apply = g2.apply_deltas
+    failures = [RuntimeError("replica locked")]
+
+    async def flaky(changes_, cursor):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        await real_apply(changes_, cursor)
+
+    g2.apply_deltas = flaky  # type: ignore[method-assign]
+    before = g2.client.connections
+    hub.registry.push_changes([backend.revoke(9)])
+    await changes.until(lambda: g2.mg.replica[9].status is TicketStatus.REVOKED, what="revocation after retry")
+    assert g2.client.connections > before and g2.mg.cursor == backend.s.seq

@@ -29,6 +29,7 @@ from starlette.websockets import WebSocketState
 from sync import messages as m
 from sync import session as s
 from sync.backend import HubBackend
+from sync.errors import LocalProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,15 @@ class GateConnection:
 
     # ---- output
     async def flush(self) -> None:
+        """Send everything queued, including what is queued while we send: a push that finds
+        a flush under way relies on it to pick its frame up."""
         async with self._send_lock:
-            for frame in self.session.frames_to_send():
-                if isinstance(frame, bytes):
-                    await self.ws.send_bytes(frame)
-                else:
-                    await self.ws.send_text(frame)
+            while frames := self.session.frames_to_send():
+                for frame in frames:
+                    if isinstance(frame, bytes):
+                        await self.ws.send_bytes(frame)
+                    else:
+                        await self.ws.send_text(frame)
 
     def flush_soon(self) -> None:
         """Schedule a flush from synchronous code (a push from another gate's task)."""
@@ -179,7 +183,7 @@ class GateConnection:
             await self.flush()
         except asyncio.CancelledError:
             raise
-        except s.LocalProtocolError as exc:
+        except LocalProtocolError as exc:
             log.debug("gate %s: replica task superseded: %s", self.gate_id, exc)
         except Exception as exc:
             log.exception("gate %s: replica sync failed", self.gate_id)

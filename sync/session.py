@@ -429,8 +429,8 @@ class GateSession(_Session):
     """The gate's side. One object can serve many connections: call :meth:`connect` on each
     new link and :meth:`connection_lost` when it drops."""
 
-    _accepts = GATE_ACCEPTS  # type: ignore[assignment]
-    _ignores = GATE_IGNORES  # type: ignore[assignment]
+    _accepts = GATE_ACCEPTS
+    _ignores = GATE_IGNORES
 
     def __init__(self, gate_id: str, config: SessionConfig | None = None) -> None:
         super().__init__(config)
@@ -666,8 +666,8 @@ class HubSession(_Session):
     """The hub's side of one gate's connection. ``gate_id`` comes from authentication, not
     from the gate's hello (a hello naming another gate is refused)."""
 
-    _accepts = HUB_ACCEPTS  # type: ignore[assignment]
-    _ignores = HUB_IGNORES  # type: ignore[assignment]
+    _accepts = HUB_ACCEPTS
+    _ignores = HUB_IGNORES
 
     def __init__(self, gate_id: str, config: SessionConfig | None = None, now: float = 0.0) -> None:
         super().__init__(config)

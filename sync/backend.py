@@ -92,11 +92,12 @@ class GateOwner(Protocol):
 
     async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
                                    policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
-        """Upsert rows into the staging replica. Never un-revoke (use sync.merge.merge_ticket)."""
+        """Upsert rows into the staging replica. Never un-revoke: ``sync.merge.merge_ticket``."""
 
     async def snapshot_finished(self, cursor: int) -> None: ...
 
-    async def apply_deltas(self, changes: Sequence[Change], cursor: int) -> None: ...
+    async def apply_deltas(self, changes: Sequence[Change], cursor: int) -> None:
+        """Apply in one transaction with the new cursor (rows: ``merge_ticket(..., from_snapshot=False)``)."""
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None: ...
 

@@ -176,7 +176,8 @@ class MemoryGate:
 
     def _apply(self, c: m.Change) -> None:
         if isinstance(c, m.TicketUpsert):
-            self.replica[c.ticket.ticket_id] = merge_ticket(self.replica.get(c.ticket.ticket_id), c.ticket)
+            self.replica[c.ticket.ticket_id] = merge_ticket(self.replica.get(c.ticket.ticket_id), c.ticket,
+                                                              from_snapshot=False)
         elif isinstance(c, m.TicketRevoke) and c.ticket_id in self.replica:
             self.replica[c.ticket_id] = replace(self.replica[c.ticket_id], status=TicketStatus.REVOKED)
         elif isinstance(c, m.TicketSupersede) and c.ticket_id in self.replica:

@@ -7,11 +7,17 @@ side's database is touched by ``sync/``: everything goes through these methods.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sync.messages import Change
+from sync.messages import (
+    Change,
+    change_from_wire,
+    policy_from_wire,
+    ticket_from_wire,
+    zone_from_wire,
+)
 from tickets.entry import JournalEntry
 from tickets.model import TicketRecord, Zone
 from tickets.policy import EntryPolicy
@@ -29,11 +35,21 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class SnapshotMeta:
-    """Everything of a snapshot except the ticket rows."""
+class SnapshotPage:
+    """One page of the ticket table, read in one transaction at hub seq ``seq``.
 
-    zones: tuple[Zone, ...] = ()
-    policies: tuple[EntryPolicy, ...] = ()
+    Zones and policies come with every page (they are small). ``next_after`` is the
+    ``after_ticket_id`` of the next page, or None on the last page. The first page's ``seq``
+    is the snapshot's: every page is at least that new, and the changes after it are sent
+    once the snapshot ends (re-applying a change a page already reflects is harmless).
+    """
+
+    seq: int
+    zones: tuple[Zone, ...]
+    policies: tuple[EntryPolicy, ...]
+    tickets: tuple[TicketRecord, ...]
+    next_after: int | None
+    #: tickets in the whole snapshot, for progress (0: unknown)
     total_rows: int = 0
 
 
@@ -56,10 +72,7 @@ class HubBackend(Protocol):
     async def changes_since(self, cursor: int, limit: int) -> list[Change]:
         """Changes with seq > cursor, ascending, at most ``limit``."""
 
-    async def snapshot_meta(self) -> SnapshotMeta:
-        """Zones, policies and the ticket count for a snapshot."""
-
-    async def snapshot_rows(self, after_ticket_id: int, limit: int) -> list[TicketRecord]:
+    async def snapshot_rows(self, after_ticket_id: int, limit: int) -> SnapshotPage:
         """Tickets with id > after_ticket_id, ascending id, at most ``limit`` (keyset paging)."""
 
     async def event_info(self) -> dict[str, Any]:
@@ -112,3 +125,21 @@ class GateOwner(Protocol):
     async def on_state(self, state: str, detail: str) -> None:
         """Connection state for the mode ladder: "connecting", "online", "offline",
         "incompatible", "rolled_back" (the hub lost data: alert a human)."""
+
+
+# ----------------------------------------------------------------------------- adapter helpers
+def change_from_row(seq: int, kind: str, row: Mapping[str, Any]) -> Change:
+    """A change-log row (``kind`` "ticket", "zone" or "policy" with the full row after the
+    change, as the hub store keeps them) as a protocol change. Raises RemoteProtocolError
+    (``bad_field``) on a malformed row, like any decoded input."""
+    return change_from_wire({"kind": kind, "seq": seq, kind: dict(row)})
+
+
+def snapshot_page_from_rows(seq: int, zones: Sequence[Mapping[str, Any]], policies: Sequence[Mapping[str, Any]],
+                            tickets: Sequence[Mapping[str, Any]], next_after: int | None,
+                            total_rows: int = 0) -> SnapshotPage:
+    """A snapshot page from the row dicts a store reads (ticket rows shaped like TicketRecord,
+    ``rotating_secret`` base64; zones with ``gates``; policies with ``kind``/``passback``)."""
+    return SnapshotPage(seq, tuple(zone_from_wire(dict(z)) for z in zones),
+                        tuple(policy_from_wire(dict(p)) for p in policies),
+                        tuple(ticket_from_wire(dict(t)) for t in tickets), next_after, total_rows)

@@ -163,17 +163,16 @@ class GateConnection:
         sess, b = self.session, self.backend
         try:
             if isinstance(ev, s.SnapshotNeeded):
-                seq = await b.current_seq()  # before the rows: the rows are at least this new
-                meta = await b.snapshot_meta()
-                sess.begin_snapshot(seq, meta.total_rows, ev.reason)
-                after, first = 0, True
-                while rows := await b.snapshot_rows(after, self.snapshot_page):
-                    sess.snapshot_batch(rows, meta.zones if first else (), meta.policies if first else (),
-                                        meta.total_rows)
+                page = await b.snapshot_rows(0, self.snapshot_page)
+                sess.begin_snapshot(page.seq, page.total_rows, ev.reason)  # the first page's seq
+                first = True
+                while True:
+                    sess.snapshot_batch(page.tickets, page.zones if first else (), page.policies if first else (),
+                                        page.total_rows)
                     await self.flush()  # backpressure: one page in memory at a time
-                    after, first = rows[-1].ticket_id, False
-                if first:  # no tickets: zones and policies still travel
-                    sess.snapshot_batch([], meta.zones, meta.policies, 0)
+                    if page.next_after is None:
+                        break
+                    page, first = await b.snapshot_rows(page.next_after, self.snapshot_page), False
                 sess.end_snapshot()
                 await self.flush()
             while changes := await b.changes_since(sess.sent_seq, self.changes_page):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sync.backend import IngestResult, SnapshotMeta
+from sync.backend import IngestResult, SnapshotPage
 from sync.messages import (
     Change,
     PolicyChange,
@@ -172,10 +172,12 @@ class MemoryHubBackend:
         i = bisect.bisect_right(seqs, cursor)
         return self.s.changes[i:i + limit]
 
-    def snapshot_meta_now(self) -> SnapshotMeta:
-        return SnapshotMeta(tuple(self.s.zones.values()), tuple(self.s.policies.values()), len(self.s.tickets))
+    def snapshot_rows_now(self, after_ticket_id: int, limit: int) -> SnapshotPage:
+        rows = self._ticket_page(after_ticket_id, limit)
+        return SnapshotPage(self.s.seq, tuple(self.s.zones.values()), tuple(self.s.policies.values()), tuple(rows),
+                            rows[-1].ticket_id if len(rows) == limit else None, len(self.s.tickets))
 
-    def snapshot_rows_now(self, after_ticket_id: int, limit: int) -> list[TicketRecord]:
+    def _ticket_page(self, after_ticket_id: int, limit: int) -> list[TicketRecord]:
         if self._ids is None or len(self._ids) != len(self.s.tickets):
             self._ids = sorted(self.s.tickets)
         ids = self._ids
@@ -198,10 +200,7 @@ class MemoryHubBackend:
     async def changes_since(self, cursor: int, limit: int) -> list[Change]:
         return self.changes_since_now(cursor, limit)
 
-    async def snapshot_meta(self) -> SnapshotMeta:
-        return self.snapshot_meta_now()
-
-    async def snapshot_rows(self, after_ticket_id: int, limit: int) -> list[TicketRecord]:
+    async def snapshot_rows(self, after_ticket_id: int, limit: int) -> SnapshotPage:
         return self.snapshot_rows_now(after_ticket_id, limit)
 
     async def event_info(self) -> dict[str, Any]:

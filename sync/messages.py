@@ -197,7 +197,8 @@ def policy_from_wire(v: Any) -> EntryPolicy:
     except ValueError as exc:
         raise _bad("policy", str(exc)) from None
     return EntryPolicy(policy_id=_int(d, "policy_id", minimum=None), name=_str(d, "name", ""), kind=kind,
-                       passback=passback, passback_wait_s=_num(d, "passback_wait_s", 0.0),
+                       passback=passback,
+                       passback_wait_s=_num(d, "passback_wait_s", _num(d, "wait_s", 0.0)),  # hub rows say wait_s
                        max_entries=_opt_int(d, "max_entries"))
 
 

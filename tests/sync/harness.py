@@ -216,13 +216,15 @@ class MemoryHub:
                 facts = s.HubFacts(b.high_water_now(gate_id), b.epoch, b.s.seq, 0, dict(b.event))
                 self.handle(gate_id, sess.answer_hello(facts))
             elif isinstance(ev, s.SnapshotNeeded):
-                meta = b.snapshot_meta_now()
-                sess.begin_snapshot(b.s.seq, meta.total_rows, ev.reason)
-                after, first = 0, True
-                while rows := b.snapshot_rows_now(after, self.snapshot_page):
-                    sess.snapshot_batch(rows, meta.zones if first else (), meta.policies if first else (),
-                                        meta.total_rows)
-                    after, first = rows[-1].ticket_id, False
+                page = b.snapshot_rows_now(0, self.snapshot_page)
+                sess.begin_snapshot(page.seq, page.total_rows, ev.reason)
+                first = True
+                while True:
+                    sess.snapshot_batch(page.tickets, page.zones if first else (), page.policies if first else (),
+                                        page.total_rows)
+                    if page.next_after is None:
+                        break
+                    page, first = b.snapshot_rows_now(page.next_after, self.snapshot_page), False
                 self.handle(gate_id, [sess.end_snapshot()])
             elif isinstance(ev, s.CatchUpNeeded):
                 while changes := b.changes_since_now(sess.sent_seq, self.changes_page):

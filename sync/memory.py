@@ -51,6 +51,8 @@ class _State:
     conflicts: list[Conflict] = field(default_factory=list)
     inserted: int = 0
     duplicates: int = 0
+    #: per gate: the high water inside the last completed backup
+    backed_up: dict[str, int] = field(default_factory=dict)
 
 
 class MemoryHubBackend:
@@ -109,6 +111,8 @@ class MemoryHubBackend:
         return self._change(lambda seq: PolicyChange(seq, p))
 
     def backup(self) -> _State:
+        """A completed backup: from now on gates may prune what it holds of their journals."""
+        self.s.backed_up = dict(self.s.high)
         return copy.deepcopy(self.s)
 
     def restore(self, state: _State) -> None:
@@ -152,7 +156,7 @@ class MemoryHubBackend:
         while high + 1 in journal:
             high += 1
         self.s.high[gate_id] = high
-        return IngestResult(high, tuple(admits), conflicts)
+        return IngestResult(high, tuple(admits), conflicts, self.s.backed_up.get(gate_id, 0))
 
     def _check_double_admit(self, gate_id: str, e: JournalEntry) -> int:
         assert e.ticket_id is not None
@@ -190,6 +194,9 @@ class MemoryHubBackend:
 
     async def journal_high_water(self, gate_id: str) -> int:
         return self.high_water_now(gate_id)
+
+    async def backup_high_water(self, gate_id: str) -> int:
+        return self.s.backed_up.get(gate_id, 0)
 
     async def ingest(self, gate_id: str, entries: Sequence[JournalEntry]) -> IngestResult:
         return self.ingest_now(gate_id, entries)

@@ -573,11 +573,11 @@ def from_dict(d: Any) -> Message:
 
 
 # --------------------------------------------------------------------------- bytes codec
-def encode(m: Message, *, compress: bool = False) -> str | bytes:
+def encode(m: Message, *, compress: bool = False, min_bytes: int = COMPRESS_MIN_BYTES) -> str | bytes:
     """Encode for the wire: a JSON text frame, or (``compress``, v2 peers only) a zlib binary
-    frame when the JSON is at least :data:`COMPRESS_MIN_BYTES` long."""
+    frame when the JSON is at least ``min_bytes`` long."""
     text = json.dumps(to_dict(m), separators=(",", ":"), allow_nan=False)
-    if compress and len(text) >= COMPRESS_MIN_BYTES:
+    if compress and len(text) >= min_bytes:
         return zlib.compress(text.encode("utf-8"), 1)
     return text
 

@@ -319,6 +319,8 @@ class SessionConfig:
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 15.0
     max_errors: int = 20
+    #: v2: messages with at least this much JSON go as zlib binary frames
+    compress_min_bytes: int = m.COMPRESS_MIN_BYTES
 
 
 class _Session:
@@ -348,7 +350,8 @@ class _Session:
     def frames_to_send(self) -> list[str | bytes]:
         """The outbox as wire frames (zlib binary for large messages only on v2 with a peer that reads them)."""
         compress = (self.version or 1) >= 2 and self._peer_compresses
-        return [m.encode(msg, compress=compress) for msg in self.messages_to_send()]
+        limit = self.config.compress_min_bytes
+        return [m.encode(msg, compress=compress, min_bytes=limit) for msg in self.messages_to_send()]
 
     def _send(self, msg: m.Message) -> None:
         self._outbox.append(msg)

@@ -9,6 +9,7 @@ single-entry policy is in the hub's conflicts), and no gate ever un-revokes a ti
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -20,7 +21,8 @@ from tests.sync.harness import LinkFaults, MemoryGate, World, make_backend
 from tickets.model import TicketStatus
 
 CFG = s.SessionConfig(batch_size=4, max_in_flight=3, ack_timeout_s=1.5, reply_timeout_s=1.5,
-                      heartbeat_interval_s=1.0, heartbeat_timeout_s=4.0, max_errors=1000)
+                      heartbeat_interval_s=1.0, heartbeat_timeout_s=4.0, max_errors=1000,
+                      compress_min_bytes=200)  # small, so v2 links carry binary frames too
 GATES = ("g1", "g2")
 TICKETS = 12
 
@@ -30,11 +32,14 @@ class SyncMachine(RuleBasedStateMachine):
     world: World
 
     @initialize(seed=st.integers(0, 2**32 - 1), drop=st.sampled_from([0.0, 0.1, 0.3]),
-                dup=st.sampled_from([0.0, 0.2]), delay=st.sampled_from([0.0, 0.3, 1.0]))
-    def start(self, seed: int, drop: float, dup: float, delay: float) -> None:
+                dup=st.sampled_from([0.0, 0.2]), delay=st.sampled_from([0.0, 0.3, 1.0]),
+                versions=st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)))
+    def start(self, seed: int, drop: float, dup: float, delay: float, versions: tuple[int, int, int]) -> None:
+        """``versions``: the highest protocol version of g1, g2 and the hub (v1 and v2 mix)."""
         self.backend = make_backend(TICKETS, GATES)
-        self.world = World(self.backend, [MemoryGate(g, CFG) for g in GATES], random.Random(seed),
-                           LinkFaults(), hub_config=CFG)
+        gates = [MemoryGate(g, replace(CFG, max_version=v)) for g, v in zip(GATES, versions, strict=False)]
+        self.world = World(self.backend, gates, random.Random(seed), LinkFaults(),
+                           hub_config=replace(CFG, max_version=versions[2]))
         self.world.connect_all()
         self.world.settle()  # gates start with a loaded replica, then the link turns bad
         self.world.faults = LinkFaults(drop, dup, delay)

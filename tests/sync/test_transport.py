@@ -267,3 +267,31 @@ async def test_a_failing_gate_owner_reconnects_and_catches_up(world) -> None:  #
     hub.registry.push_changes([backend.revoke(9)])
     await changes.until(lambda: g2.mg.replica[9].status is TicketStatus.REVOKED, what="revocation after retry")
     assert g2.client.connections > before and g2.mg.cursor == backend.s.seq
+
+
+async def test_gates_learn_what_a_completed_hub_backup_holds_and_only_that(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, _hub, gates = world
+    g1 = gates[0]
+    for i in range(1, 6):
+        g1.scan(i)
+    await changes.until(lambda: g1.mg.acked == 5, what="acked")
+    assert g1.mg.backed_up == 0  # acked is not enough to prune
+    backend.backup()
+    g1.scan(6)
+    await changes.until(lambda: g1.mg.acked == 6, what="next ack")
+    assert g1.mg.backed_up == 5  # entries 1..5 are inside a completed backup; 6 is not
+
+
+async def test_v1_gate_syncs_with_a_v2_hub_over_real_websockets(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, _gates = world
+    backend.add_gate("old", "token-old")
+    old = AsyncGate("old", hub.url, "token-old", changes, config=s.SessionConfig(max_version=1))
+    old.start()
+    try:
+        await changes.until(lambda: old.state == "online", what="v1 gate online")
+        assert hub.registry.connections["old"].session.version == 1
+        assert len(old.mg.replica) == 50
+        assert old.scan(2).reason == "ADMIT"
+        await changes.until(lambda: old.mg.acked == 1, what="v1 upload acked")
+    finally:
+        await old.stop()

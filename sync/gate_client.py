@@ -58,7 +58,7 @@ class GateClient:
                  ca_file: str | None = None, config: s.SessionConfig | None = None,
                  reconnect_delays: Callable[[], Iterator[float]] = backoff,
                  incompatible_delay_s: float = 60.0, open_timeout_s: float = 10.0, close_timeout_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self.token = token
         self.owner = owner
@@ -69,6 +69,9 @@ class GateClient:
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
         self.clock = clock
+        self.wall_clock = wall_clock
+        self.last_message_at: float | None = None
+        self.state_since: float = wall_clock()
         self.state = "offline"
         self.last_refusal: str | None = None
         self.connections = 0
@@ -82,6 +85,18 @@ class GateClient:
         """The gate committed journal entry ``seq``: upload it soon (never waits)."""
         self.session.journal_appended(seq)
         self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        """The sync facts for the gate's ``/status`` endpoint and the staff screen."""
+        sess = self.session
+        return {
+            "state": self.state, "state_since": self.state_since, "hub_url": self.url,
+            "protocol_version": sess.version, "hub_epoch": sess.hub_epoch, "cursor": sess.cursor,
+            "journal_seq": sess.journal_seq, "acked": sess.acked, "backed_up": sess.backed_up,
+            "backlog": max(0, sess.journal_seq - sess.acked), "last_message_at": self.last_message_at,
+            "connections": self.connections, "protocol_errors": sess.errors, "retransmits": sess.retransmits,
+            "last_refusal": self.last_refusal,
+        }
 
     async def stop(self) -> None:
         self._stop.set()
@@ -154,6 +169,7 @@ class GateClient:
 
     async def _read(self, ws: ClientConnection) -> None:
         async for frame in ws:
+            self.last_message_at = self.wall_clock()
             if await self._handle(self.session.receive_frame(frame, self.clock()), ws):
                 self._synced = True
             self._wake.set()
@@ -232,6 +248,7 @@ class GateClient:
         if state == self.state and state != "rolled_back":
             return
         self.state = state
+        self.state_since = self.wall_clock()
         try:
             await self.owner.on_state(state, detail)
         except Exception:

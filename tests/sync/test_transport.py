@@ -295,3 +295,18 @@ async def test_v1_gate_syncs_with_a_v2_hub_over_real_websockets(world) -> None: 
         await changes.until(lambda: old.mg.acked == 1, what="v1 upload acked")
     finally:
         await old.stop()
+
+
+async def test_client_status_reports_backlog_cursor_and_state_for_the_staff_screen(world) -> None:  # type: ignore[no-untyped-def]
+    changes, backend, hub, gates = world
+    g1 = gates[0]
+    await hub.kill()
+    await changes.until(lambda: g1.state == "offline", what="offline")
+    for i in range(1, 4):
+        g1.scan(i)
+    st = g1.client.status()
+    assert st["state"] == "offline" and st["backlog"] == 3 and st["cursor"] == backend.s.seq
+    assert st["protocol_version"] == 2 and st["last_message_at"] is not None
+    await hub.start()
+    await changes.until(lambda: g1.client.status()["backlog"] == 0, what="backlog drained")
+    assert g1.client.status()["state"] == "online"

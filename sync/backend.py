@@ -25,8 +25,9 @@ from tickets.policy import EntryPolicy
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What storing a batch did: the gate's gap-free high water, the newly stored admits
-    (to fan out to the other gates), and how many conflicts were recorded."""
+    """What storing a batch did: the gate's gap-free high water, the newly stored entries to
+    fan out to the other gates (``admits``: admitted scans and manual admits, plus passage
+    entries ``not_passed`` that undo one), and how many conflicts were recorded."""
 
     high_water: int
     admits: tuple[JournalEntry, ...] = ()
@@ -113,6 +114,10 @@ class GateOwner(Protocol):
         """Apply in one transaction with the new cursor (rows: ``merge_ticket(..., from_snapshot=False)``)."""
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None: ...
+
+    # Optional (called if present): the admit ``gate_seq`` at ``gate_id`` did not pass the
+    # turnstile, so the ticket stays valid: undo what its on_remote_admit did.
+    # async def on_remote_not_passed(self, ticket_id: int, gate_id: str, gate_seq: int) -> None: ...
 
     async def on_ack(self, high_water: int, backed_up: int) -> None:
         """Persist the acked high water (and what may be pruned: ``backed_up``)."""

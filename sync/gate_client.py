@@ -228,7 +228,10 @@ class GateClient:
             elif isinstance(ev, s.ApplyDeltas):
                 await o.apply_deltas(ev.changes, ev.cursor)
             elif isinstance(ev, s.RemoteAdmitted):
-                await o.on_remote_admit(ev.ticket_id, ev.gate_id, ev.at, ev.direction)
+                if not ev.not_passed:
+                    await o.on_remote_admit(ev.ticket_id, ev.gate_id, ev.at, ev.direction)
+                elif (undo := getattr(o, "on_remote_not_passed", None)) is not None:
+                    await undo(ev.ticket_id, ev.gate_id, ev.gate_seq)
             elif isinstance(ev, s.CommandReceived):
                 if ev.known:
                     await o.on_command(ev.command.name, ev.command.reason, dict(ev.command.args))

@@ -131,9 +131,8 @@ class GateConnection:
                 result = await self.backend.ingest(self.gate_id, ev.entries)
                 self.session.entries_stored(result.high_water, result.backed_up, result.conflicts)
                 for e in result.admits:
-                    if e.ticket_id is not None:
-                        self.registry.broadcast_admit(
-                            m.RemoteAdmit(e.ticket_id, self.gate_id, e.at, e.direction, e.seq))
+                    if (admit := s.remote_admit_for(self.gate_id, e)) is not None:
+                        self.registry.broadcast_admit(admit)
             elif isinstance(ev, s.HelloReceived):
                 backup_hw = getattr(self.backend, "backup_high_water", None)
                 facts = s.HubFacts(

@@ -24,7 +24,8 @@ from sync.messages import (
     TicketUpsert,
     ZoneChange,
 )
-from tickets.entry import JournalEntry
+from tickets.entry import EntryKind as JournalKind
+from tickets.entry import JournalEntry, Passage
 from tickets.model import TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryKind, EntryPolicy
 
@@ -152,6 +153,12 @@ class MemoryHubBackend:
                 admits.append(e)
                 if e.direction == "in":
                     conflicts += self._check_double_admit(gate_id, e)
+            elif (e.kind is JournalKind.PASSAGE and e.passage is Passage.NOT_PASSED and e.ticket_id is not None
+                  and e.ref_seq is not None):
+                admits.append(e)  # fanned out as an undo: the ticket stays valid
+                earlier = self.s.admits.get(e.ticket_id, [])
+                if (gate_id, e.ref_seq) in earlier:
+                    earlier.remove((gate_id, e.ref_seq))
         high = self.s.high.get(gate_id, 0)
         while high + 1 in journal:
             high += 1

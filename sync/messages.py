@@ -417,6 +417,9 @@ class RemoteAdmit:
     direction: str = "in"
     #: the journal seq at the admitting gate: (gate_id, gate_seq) identifies it
     gate_seq: int = 0
+    #: True: the admit ``gate_seq`` did not pass the turnstile (timed out), so the ticket
+    #: stays valid: undo what the earlier remote_admit of that (gate_id, gate_seq) did
+    not_passed: bool = False
     type = "remote_admit"
 
 
@@ -546,7 +549,8 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "journal_ack": lambda d: JournalAck(_int(d, "high_water"), _int(d, "backed_up", default=0),
                                         _int(d, "conflicts", default=0)),
     "remote_admit": lambda d: RemoteAdmit(_int(d, "ticket_id", minimum=1), _str(d, "gate_id", nonempty=True),
-                                          _num(d, "at"), _str(d, "direction", "in"), _int(d, "gate_seq", default=0)),
+                                          _num(d, "at"), _str(d, "direction", "in"), _int(d, "gate_seq", default=0),
+                                          _bool(d, "not_passed")),
     "ping": lambda d: Ping(_int(d, "nonce", minimum=None)),
     "pong": lambda d: Pong(_int(d, "nonce", minimum=None), _int(d, "seq", default=0)),
     "error": lambda d: Error(_str(d, "code", nonempty=True), _str(d, "detail", ""), _bool(d, "fatal")),

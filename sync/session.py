@@ -31,9 +31,21 @@ from typing import Any
 
 from sync import messages as m
 from sync.errors import LocalProtocolError, RemoteProtocolError
-from tickets.entry import JournalEntry
+from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import TicketRecord, Zone
 from tickets.policy import EntryPolicy
+
+
+def remote_admit_for(gate_id: str, entry: JournalEntry) -> m.RemoteAdmit | None:
+    """What to fan out to the other gates for a newly stored journal entry, if anything:
+    an admit (scan or manual), or the undo of one whose passage timed out."""
+    if entry.ticket_id is None:
+        return None
+    if entry.admitted:
+        return m.RemoteAdmit(entry.ticket_id, gate_id, entry.at, entry.direction, entry.seq)
+    if entry.kind is EntryKind.PASSAGE and entry.passage is Passage.NOT_PASSED and entry.ref_seq is not None:
+        return m.RemoteAdmit(entry.ticket_id, gate_id, entry.at, entry.direction, entry.ref_seq, not_passed=True)
+    return None
 
 
 def choose_version(gate_min: int, gate_max: int, hub_min: int, hub_max: int) -> int | None:
@@ -144,6 +156,8 @@ class RemoteAdmitted:
     at: float
     direction: str
     gate_seq: int
+    #: the earlier admit (gate_id, gate_seq) did not pass: undo it, the ticket stays valid
+    not_passed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -644,7 +658,7 @@ class GateSession(_Session):
     def _on_remote_admit(self, r: m.RemoteAdmit, now: float) -> list[GateEvent]:
         if r.gate_id == self.gate_id:
             return []  # our own admit echoed back
-        return [RemoteAdmitted(r.ticket_id, r.gate_id, r.at, r.direction, r.gate_seq)]
+        return [RemoteAdmitted(r.ticket_id, r.gate_id, r.at, r.direction, r.gate_seq, r.not_passed)]
 
     def _on_command(self, c: m.Command, now: float) -> list[GateEvent]:
         known = c.name in m.KNOWN_COMMANDS

@@ -164,6 +164,10 @@ class MemoryGate:
                 for c in ev.changes:
                     self._apply(c)
                 self.cursor = ev.cursor
+            elif isinstance(ev, s.RemoteAdmitted) and ev.not_passed:
+                if (ev.gate_id, ev.gate_seq) in self.seen_remote:
+                    self.seen_remote.discard((ev.gate_id, ev.gate_seq))
+                    self.entries[ev.ticket_id] = max(0, self.entries.get(ev.ticket_id, 0) - 1)
             elif isinstance(ev, s.RemoteAdmitted):
                 if (ev.gate_id, ev.gate_seq) not in self.seen_remote and ev.direction == "in":
                     self.seen_remote.add((ev.gate_id, ev.gate_seq))
@@ -234,10 +238,9 @@ class MemoryHub:
                 r = b.ingest_now(gate_id, ev.entries)
                 sess.entries_stored(r.high_water, 0, r.conflicts)
                 for e in r.admits:
-                    assert e.ticket_id is not None
-                    admit = m.RemoteAdmit(e.ticket_id, gate_id, e.at, e.direction, e.seq)
-                    for other in self.sessions.values():
-                        other.send_remote_admit(admit)
+                    if (admit := s.remote_admit_for(gate_id, e)) is not None:
+                        for other in self.sessions.values():
+                            other.send_remote_admit(admit)
             elif isinstance(ev, s.CloseWanted):
                 self.close_wanted.append((gate_id, ev.reason))
 

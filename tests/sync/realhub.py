@@ -131,6 +131,10 @@ class AsyncGate:
         self.remote_admit_at[ticket_id] = time.time()
         self.changes.notify()
 
+    async def on_remote_not_passed(self, ticket_id: int, gate_id: str, gate_seq: int) -> None:
+        self.mg.entries[ticket_id] = max(0, self.mg.entries.get(ticket_id, 0) - 1)
+        self.changes.notify()
+
     async def on_ack(self, high_water: int, backed_up: int) -> None:
         self.mg.acked, self.mg.backed_up = high_water, backed_up
         self.changes.notify()

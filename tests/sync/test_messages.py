@@ -35,6 +35,7 @@ EXAMPLES: list[m.Message] = [
     m.JournalBatch((ENTRY, JournalEntry("g1", 2, 11.0, EntryKind.MODE, detail="ONLINE->OFFLINE: link"))),
     m.JournalAck(2, 1, 0),
     m.RemoteAdmit(7, "g2", 12.0, "in", 4),
+    m.RemoteAdmit(7, "g2", 13.0, "in", 4, not_passed=True),
     m.Ping(1),
     m.Pong(1, 45),
     m.Error("malformed", "bad json", fatal=False),

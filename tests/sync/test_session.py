@@ -9,7 +9,7 @@ from sync import messages as m
 from sync import session as s
 from sync.errors import LocalProtocolError
 from tests.sync.harness import LinkFaults, MemoryGate, World, make_backend, ticket
-from tickets.entry import EntryKind, JournalEntry
+from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import TicketStatus
 
 CFG = s.SessionConfig(batch_size=3, max_in_flight=2, ack_timeout_s=2.0, reply_timeout_s=2.0,
@@ -276,6 +276,17 @@ def test_hub_pushes_only_when_live_and_only_fresh_changes() -> None:
     assert hub.push_changes([m.TicketRevoke(6, 1), m.TicketRevoke(7, 2)])
     msgs = hub.messages_to_send()
     assert msgs[-2:] == [m.Deltas(5, (m.TicketRevoke(6, 1),)), m.Deltas(6, (m.TicketRevoke(7, 2),))]
+
+
+def test_what_the_hub_fans_out_for_each_stored_entry() -> None:
+    admit = JournalEntry("g1", 5, 1.0, EntryKind.SCAN, reason="ADMIT", ticket_id=3)
+    assert s.remote_admit_for("g1", admit) == m.RemoteAdmit(3, "g1", 1.0, "in", 5)
+    refused = JournalEntry("g1", 6, 1.0, EntryKind.SCAN, reason="ALREADY_USED", ticket_id=3)
+    assert s.remote_admit_for("g1", refused) is None
+    undo = JournalEntry("g1", 7, 2.0, EntryKind.PASSAGE, ticket_id=3, passage=Passage.NOT_PASSED, ref_seq=5)
+    assert s.remote_admit_for("g1", undo) == m.RemoteAdmit(3, "g1", 2.0, "in", 5, not_passed=True)
+    passed = JournalEntry("g1", 8, 2.0, EntryKind.PASSAGE, ticket_id=3, passage=Passage.PASSED, ref_seq=5)
+    assert s.remote_admit_for("g1", passed) is None
 
 
 def test_remote_admit_and_commands_reach_the_owner() -> None:

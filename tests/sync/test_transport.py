@@ -20,6 +20,7 @@ from sync import session as s
 from sync.gate_client import backoff
 from tests.sync.harness import make_backend
 from tests.sync.realhub import AsyncGate, Changes, NotifyingBackend, RealHub
+from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import TicketStatus
 
 CFG = s.SessionConfig(batch_size=50, max_in_flight=4, ack_timeout_s=2.0, heartbeat_interval_s=1.0,
@@ -310,3 +311,16 @@ async def test_client_status_reports_backlog_cursor_and_state_for_the_staff_scre
     await hub.start()
     await changes.until(lambda: g1.client.status()["backlog"] == 0, what="backlog drained")
     assert g1.client.status()["state"] == "online"
+
+
+async def test_an_admit_that_did_not_pass_is_undone_at_the_other_gates(world) -> None:  # type: ignore[no-untyped-def]
+    changes, _backend, _hub, gates = world
+    g1, g2 = gates
+    admit = g1.scan(4)
+    await changes.until(lambda: g2.mg.entries.get(4) == 1, what="admit fanned out")
+    # The turnstile timed out: the fan never passed, the ticket stays valid.
+    g1.mg.journal.append(JournalEntry("g1", len(g1.mg.journal) + 1, time.time(), EntryKind.PASSAGE, ticket_id=4,
+                                      passage=Passage.NOT_PASSED, ref_seq=admit.seq))
+    g1.client.journal_appended(len(g1.mg.journal))
+    await changes.until(lambda: g2.mg.entries.get(4) == 0, what="undo fanned out")
+    assert g2.scan(4).reason == "ADMIT"

@@ -1,6 +1,7 @@
 """The transports for real: uvicorn on 127.0.0.1, real websockets gate clients."""
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import itertools
@@ -13,13 +14,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from sync import messages as m
 from sync import session as s
 from sync.gate_client import backoff
 from tests.sync.harness import make_backend
-from tests.sync.realhub import AsyncGate, Changes, NotifyingBackend, RealHub
+from tests.sync.realhub import TIMEOUT_S, AsyncGate, Changes, NotifyingBackend, RealHub
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import TicketStatus
 
@@ -324,3 +326,17 @@ async def test_an_admit_that_did_not_pass_is_undone_at_the_other_gates(world) ->
     g1.client.journal_appended(len(g1.mg.journal))
     await changes.until(lambda: g2.mg.entries.get(4) == 0, what="undo fanned out")
     assert g2.scan(4).reason == "ADMIT"
+
+
+async def test_garbage_from_a_gate_gets_a_reasoned_error_and_the_link_survives(world) -> None:  # type: ignore[no-untyped-def]
+    _changes, _backend, hub, _gates = world
+    async with connect(hub.url, additional_headers={"Authorization": "Bearer token-g1"}) as ws:
+        await ws.send("{not json")
+        err = m.decode(await asyncio.wait_for(ws.recv(), TIMEOUT_S))
+        assert isinstance(err, m.Error) and err.code == "malformed" and not err.fatal
+        await ws.send('{"type": "teleport"}')
+        err = m.decode(await asyncio.wait_for(ws.recv(), TIMEOUT_S))
+        assert isinstance(err, m.Error) and err.code == "unknown_type"
+        await ws.send(m.encode(m.Hello("g1", 1, 1, 1, 0, 0, 0)))
+        rep = m.decode(await asyncio.wait_for(ws.recv(), TIMEOUT_S))
+        assert isinstance(rep, m.HelloReply) and rep.version == 1

@@ -118,11 +118,8 @@ class GateClient:
                     self._ws = ws
                     self.connections += 1
                     self.last_refusal = None
-                    synced = await self._serve(ws)
-                    if synced:
+                    if await self._serve(ws):
                         delays = None  # a good connection resets the backoff
-                    if self.session.state is s.GateState.INCOMPATIBLE:
-                        wait = self.incompatible_delay_s
             except InvalidStatus as exc:
                 reason = _refusal_reason(exc)
                 self.last_refusal = reason
@@ -134,6 +131,8 @@ class GateClient:
                 log.exception("gate %s: sync connection failed", self.session.gate_id)
             finally:
                 self._ws = None
+                if self.session.state is s.GateState.INCOMPATIBLE:
+                    wait = self.incompatible_delay_s  # not the fast backoff: nothing changes soon
                 self.session.connection_lost()
             if self.state not in ("refused", "incompatible"):
                 await self._set_state("offline", "")

@@ -6,7 +6,7 @@ import datetime
 import ipaddress
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -149,12 +149,21 @@ async def test_incompatible_gate_stays_offline_and_keeps_admitting() -> None:
     backend = backend_with(changes)
     hub = RealHub(backend, s.SessionConfig(min_version=2, max_version=2))
     await hub.start()
-    old = AsyncGate("g1", hub.url, "token-g1", changes, config=s.SessionConfig(min_version=1, max_version=1))
-    old.client.incompatible_delay_s = 3600
+    backoff_used: list[float] = []
+
+    def recording_delays() -> Iterator[float]:
+        while True:
+            backoff_used.append(0.01)
+            yield 0.01
+
+    old = AsyncGate("g1", hub.url, "token-g1", changes, config=s.SessionConfig(min_version=1, max_version=1),
+                    delays=recording_delays)
+    old.client.incompatible_delay_s = 0.05
     old.start()
     try:
-        await changes.until(lambda: old.state == "incompatible", what="incompatible")
+        await changes.until(lambda: sum(st == "incompatible" for st, _ in old.states) >= 2, what="retried later")
         assert "v1..v1" in dict(old.states)["incompatible"]
+        assert backoff_used == []  # retries wait incompatible_delay_s, not the fast reconnect backoff
         assert old.scan(1).reason == "UNKNOWN"  # empty replica, but the decision is not blocked
     finally:
         await old.stop()

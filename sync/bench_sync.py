@@ -1,0 +1,294 @@
+"""``gatehouse bench sync``: revocation propagation, admit fan-out, backlog drain and snapshot
+time, over real websockets on 127.0.0.1.
+
+The hub runs in its own process (uvicorn + the FastAPI gate route over the in-memory
+backend, reported as ``backend: "memory"``), so its work does not share an event loop with
+the gates. The gates (``--gates`` of them) run as real ``websockets`` clients in this
+process with minimal in-memory owners. Phases:
+
+1. revocation: the hub revokes a ticket (HTTP call to a bench-only endpoint) and we time
+   until every connected gate has applied it; ``--revocations`` times.
+2. fan-out: one gate admits a ticket; we time until every other gate has heard of it.
+3. drain: a gate with ``--drain`` queued journal entries (admits) connects; time until all acked.
+4. snapshot: the hub loads ``--snapshot-tickets`` tickets; a fresh gate connects; time
+   until its snapshot is applied.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sync import messages as m
+from sync import session as s
+from sync.backend import HelloFacts
+from sync.gate_client import GateClient
+from tickets.entry import EntryKind, JournalEntry
+from tickets.model import TicketRecord, Zone
+from tickets.policy import EntryPolicy
+
+SMALL_TICKETS = 2000
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gates", type=int, default=200, help="connected gates (default 200)")
+    p.add_argument("--revocations", type=int, default=30, help="revocations to time (default 30)")
+    p.add_argument("--admits", type=int, default=30, help="admits to fan out (default 30)")
+    p.add_argument("--drain", type=int, default=10_000, help="queued entries to drain (default 10000)")
+    p.add_argument("--snapshot-tickets", type=int, default=1_000_000, help="snapshot size (default 1000000)")
+
+
+def _ticket(i: int) -> TicketRecord:
+    return TicketRecord(ticket_id=i, number=f"{i:012d}", zone_id=1, policy_id=1, valid_from=0.0,
+                        valid_until=4e9, holder="", seat=f"B{i % 40}-R{i % 30}-S{i % 50}")
+
+
+# --------------------------------------------------------------------------- hub process
+def _hub_main(port: int, gates: int) -> None:
+    """Entry point of the hub subprocess."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from sync.hub_route import add_gate_route
+    from sync.memory import MemoryHubBackend
+
+    backend = MemoryHubBackend({"event_id": 1, "name": "bench"})
+    names = [f"b{i}" for i in range(gates)] + ["drain", "snap"]
+    backend.set_zone(Zone(1, "all", frozenset(names)))
+    backend.set_policy(EntryPolicy.preset(1, "single"))
+    backend.add_tickets_bulk([_ticket(i) for i in range(1, SMALL_TICKETS + 1)])
+    for n in names:
+        backend.add_gate(n, f"tok-{n}")
+    app = FastAPI()
+    registry = add_gate_route(app, backend, snapshot_page=5000)
+
+    @app.get("/bench/health")
+    async def health() -> dict[str, Any]:
+        return {"connected": len(registry.connections),
+                "live": sum(1 for c in registry.connections.values() if c.session.live)}
+
+    @app.post("/bench/revoke/{ticket_id}")
+    async def revoke(ticket_id: int) -> dict[str, int]:
+        return {"pushed": registry.push_changes([backend.revoke(ticket_id, "bench")])}
+
+    @app.post("/bench/seed/{n}")
+    def seed(n: int) -> dict[str, int]:  # a plain def: FastAPI runs it in a thread
+        backend.add_tickets_bulk([_ticket(i) for i in range(SMALL_TICKETS + 1, n + 1)])
+        backend.snapshot_rows_now(0, 1)  # build the paging index now, not on the first request
+        return {"tickets": len(backend.s.tickets)}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
+                ws_max_size=m.MAX_FRAME_BYTES, ws_ping_interval=None)
+
+
+# --------------------------------------------------------------------------- gate side
+class BenchGate:
+    """A minimal GateOwner: a journal list and timestamps of what arrived."""
+
+    def __init__(self, name: str, url: str, journal: list[JournalEntry] | None = None,
+                 config: s.SessionConfig | None = None) -> None:
+        self.name = name
+        self.journal = journal or []
+        self.acked = 0
+        self.cursor = 0
+        self.epoch: str | None = None
+        self.revoked_at: dict[int, float] = {}
+        self.admit_at: dict[int, float] = {}
+        self.online = asyncio.Event()
+        self.snapshot_done_at: float | None = None
+        self.snapshot_rows = 0
+        self.acked_event = asyncio.Event()
+        self.client = GateClient(url, f"tok-{name}", name, self, config=config, reconnect_delays=_quick)
+        self.task: asyncio.Task[None] | None = None
+
+    async def hello_facts(self) -> HelloFacts:
+        return HelloFacts(self.cursor, self.acked, len(self.journal), self.epoch)
+
+    async def journal_after(self, seq: int, limit: int) -> list[JournalEntry]:
+        return self.journal[seq:seq + limit]
+
+    async def snapshot_started(self, seq: int, total_rows: int, reason: str) -> None:
+        self.snapshot_rows = 0
+
+    async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
+                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
+        self.snapshot_rows += len(rows)
+
+    async def snapshot_finished(self, cursor: int) -> None:
+        self.cursor = cursor
+        self.snapshot_done_at = time.perf_counter()
+
+    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int) -> None:
+        now = time.perf_counter()
+        for c in changes:
+            if isinstance(c, m.TicketRevoke):
+                self.revoked_at.setdefault(c.ticket_id, now)
+        self.cursor = cursor
+
+    async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None:
+        self.admit_at.setdefault(ticket_id, time.perf_counter())
+
+    async def on_ack(self, high_water: int, backed_up: int) -> None:
+        self.acked = high_water
+        if high_water >= len(self.journal):
+            self.acked_event.set()
+
+    async def on_hub_epoch(self, epoch: str) -> None:
+        self.epoch = epoch
+
+    async def on_command(self, name: str, reason: str, args: dict[str, Any]) -> None:
+        pass
+
+    async def on_state(self, state: str, detail: str) -> None:
+        if state == "online":
+            self.online.set()
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self.client.run())
+
+    async def stop(self) -> None:
+        await self.client.stop()
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.task, 10)
+
+    def admit(self, ticket_id: int) -> None:
+        e = JournalEntry(self.name, len(self.journal) + 1, time.time(), EntryKind.SCAN, reason="ADMIT",
+                         ticket_id=ticket_id)
+        self.journal.append(e)
+        self.client.journal_appended(e.seq)
+
+
+def _quick() -> Iterator[float]:
+    from sync.gate_client import backoff
+
+    return backoff(0.2, 2.0, 2.0)
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+def _progress(msg: str) -> None:
+    print(f"bench sync: {msg}", file=sys.stderr, flush=True)
+
+
+async def _until(pred: Any, within_s: float, what: str) -> None:
+    deadline = time.perf_counter() + within_s
+    while not pred():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.002)
+
+
+async def _bench(args: argparse.Namespace, port: int) -> dict[str, Any]:
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    url = f"ws://127.0.0.1:{port}/ws/gate"
+    result: dict[str, Any] = {"gates": args.gates, "backend": "memory", "revocations": args.revocations,
+                              "admits": args.admits, "drain_entries": args.drain,
+                              "snapshot_tickets": args.snapshot_tickets}
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        await _until_ready(http)
+        cfg = s.SessionConfig(heartbeat_interval_s=10.0, heartbeat_timeout_s=60.0)
+        gates = [BenchGate(f"b{i}", url, config=cfg) for i in range(args.gates)]
+        t0 = time.perf_counter()
+        for g in gates:
+            g.start()
+        for g in gates:
+            await asyncio.wait_for(g.online.wait(), 120)
+        result["connect_all_s"] = round(time.perf_counter() - t0, 3)
+        _progress(f"{args.gates} gates online in {result['connect_all_s']} s")
+
+        lat: list[float] = []
+        for k in range(args.revocations):
+            tid = 1 + k
+            t = time.perf_counter()
+            await http.post(f"/bench/revoke/{tid}")
+            await _until(lambda tid=tid: all(tid in g.revoked_at for g in gates), 30, "revocation")
+            lat.extend((g.revoked_at[tid] - t) * 1000 for g in gates)
+        result["revocation_p50_ms"] = round(_pct(lat, 0.5), 2)
+        result["revocation_p99_ms"] = round(_pct(lat, 0.99), 2)
+        _progress(f"revocation p99 {result['revocation_p99_ms']} ms")
+
+        lat = []
+        for k in range(args.admits):
+            tid = 1000 + k
+            src = gates[k % len(gates)]
+            t = time.perf_counter()
+            src.admit(tid)
+            others = [g for g in gates if g is not src]
+            await _until(lambda tid=tid, others=others: all(tid in g.admit_at for g in others), 30, "fan-out")
+            lat.extend((g.admit_at[tid] - t) * 1000 for g in others)
+        result["fanout_p50_ms"] = round(_pct(lat, 0.5), 2)
+        result["fanout_p99_ms"] = round(_pct(lat, 0.99), 2)
+        _progress(f"fan-out p99 {result['fanout_p99_ms']} ms")
+
+        for g in gates:  # free the CPU for the throughput phases
+            await g.stop()
+
+        backlog = [JournalEntry("drain", i, time.time(), EntryKind.SCAN, reason="ADMIT",
+                                ticket_id=1 + i % SMALL_TICKETS) for i in range(1, args.drain + 1)]
+        drain = BenchGate("drain", url, backlog)
+        drain.cursor, drain.epoch = 0, None
+        t = time.perf_counter()
+        drain.start()
+        await asyncio.wait_for(drain.acked_event.wait(), 300)
+        result["drain_10k_s" if args.drain == 10_000 else "drain_s"] = round(time.perf_counter() - t, 3)
+        result["drain_entries_per_s"] = round(args.drain / (time.perf_counter() - t))
+        await drain.stop()
+        _progress(f"drained {args.drain} entries in {round(time.perf_counter() - t, 3)} s (incl. its initial snapshot)")
+
+        _progress(f"loading {args.snapshot_tickets} tickets at the hub")
+        await http.post(f"/bench/seed/{args.snapshot_tickets}")
+        snap = BenchGate("snap", url)
+        t = time.perf_counter()
+        snap.start()
+        await asyncio.wait_for(snap.online.wait(), 600)
+        elapsed = time.perf_counter() - t
+        assert snap.snapshot_rows == max(args.snapshot_tickets, SMALL_TICKETS), snap.snapshot_rows
+        result["snapshot_1m_s" if args.snapshot_tickets == 1_000_000 else "snapshot_s"] = round(elapsed, 3)
+        result["snapshot_rows_per_s"] = round(snap.snapshot_rows / elapsed)
+        await snap.stop()
+        _progress(f"snapshot of {snap.snapshot_rows} rows in {round(elapsed, 3)} s")
+    return result
+
+
+async def _until_ready(http: Any) -> None:
+    for _ in range(600):
+        with contextlib.suppress(Exception):
+            if (await http.get("/bench/health")).status_code == 200:
+                return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("bench hub did not start")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    hub = subprocess.Popen([sys.executable, "-c", f"from sync.bench_sync import _hub_main; _hub_main({port}, {args.gates})"],
+                           cwd=root, env=env)
+    try:
+        return asyncio.run(_bench(args, port))
+    finally:
+        hub.terminate()
+        try:
+            hub.wait(10)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()

@@ -1,0 +1,278 @@
+"""The hub side of the websocket: a FastAPI route ``/ws/gate`` that pumps frames between a
+gate and its :class:`~sync.session.HubSession`, and a registry of connected gates.
+
+No protocol logic lives here: the session decides, this module authenticates the bearer
+token, feeds frames in, runs the backend calls the session's events ask for, and writes the
+session's frames out. Per connection there are three tasks: the reader (frames in, journal
+ingest), the replica task (a snapshot or catch-up, restartable), and the heartbeat ticker.
+Sends are serialised by one lock so frames leave in the order the session queued them.
+
+Use::
+
+    registry = add_gate_route(app, backend)
+    registry.push_changes([change])      # after the hub commits a revocation
+    await registry.disconnect("gate-7", "gate revoked")
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketState
+
+from sync import messages as m
+from sync import session as s
+from sync.backend import HubBackend
+from sync.errors import LocalProtocolError
+
+log = logging.getLogger(__name__)
+
+#: Close codes. 1008: policy violation (auth); 4000+: application codes.
+CLOSE_REFUSED = 1008
+CLOSE_PROTOCOL = 4002
+CLOSE_DISCONNECTED = 4003
+
+
+def bearer_token(headers: Any) -> str | None:
+    value = headers.get("authorization") or ""
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+class GateConnection:
+    """One connected gate: its websocket, its session, and the tasks that pump them."""
+
+    def __init__(self, ws: WebSocket, gate_id: str, backend: HubBackend, registry: GateRegistry,
+                 config: s.SessionConfig, clock: Callable[[], float], snapshot_page: int, changes_page: int) -> None:
+        self.ws = ws
+        self.gate_id = gate_id
+        self.backend = backend
+        self.registry = registry
+        self.clock = clock
+        self.session = s.HubSession(gate_id, config, clock())
+        self.snapshot_page = snapshot_page
+        self.changes_page = changes_page
+        self._send_lock = asyncio.Lock()
+        self._replica_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self.closing = False
+        self.close_reason = ""
+
+    # ---- output
+    async def flush(self) -> None:
+        """Send everything queued, including what is queued while we send: a push that finds
+        a flush under way relies on it to pick its frame up."""
+        async with self._send_lock:
+            while frames := self.session.frames_to_send():
+                for frame in frames:
+                    if isinstance(frame, bytes):
+                        await self.ws.send_bytes(frame)
+                    else:
+                        await self.ws.send_text(frame)
+
+    def flush_soon(self) -> None:
+        """Schedule a flush from synchronous code (a push from another gate's task)."""
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._safe_flush())
+
+    async def _safe_flush(self) -> None:
+        try:
+            await self.flush()
+        except Exception as exc:  # the reader notices the dead socket and cleans up
+            log.debug("gate %s: flush failed: %r", self.gate_id, exc)
+
+    async def close(self, reason: str, code: int = CLOSE_PROTOCOL) -> None:
+        self.closing, self.close_reason = True, reason
+        with contextlib.suppress(Exception):
+            await self.flush()
+        if self.ws.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code, reason=reason[:120])
+
+    # ---- input
+    async def run(self) -> None:
+        ticker = asyncio.create_task(self._ticker())
+        try:
+            while not self.closing:
+                msg = await self.ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    break
+                frame = msg.get("text")
+                if frame is None:
+                    frame = msg.get("bytes") or b""
+                await self.handle(self.session.receive_frame(frame, self.clock()))
+                await self.flush()
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            log.info("gate %s: connection lost: %r", self.gate_id, exc)
+        except Exception as exc:  # a backend failure: drop this link, the gate re-sends later
+            log.exception("gate %s: closing after a hub-side failure", self.gate_id)
+            await self.close(f"hub error: {type(exc).__name__}", 1011)
+        finally:
+            ticker.cancel()
+            if self._replica_task is not None:
+                self._replica_task.cancel()
+
+    async def _ticker(self) -> None:
+        interval = max(0.05, self.session.config.heartbeat_interval_s / 2)
+        while not self.closing:
+            await asyncio.sleep(interval)
+            await self.handle(self.session.tick(self.clock()))
+            self.flush_soon()
+
+    async def handle(self, events: Sequence[Any]) -> None:
+        for ev in events:
+            if isinstance(ev, s.StoreEntries):
+                result = await self.backend.ingest(self.gate_id, ev.entries)
+                self.session.entries_stored(result.high_water, result.backed_up, result.conflicts)
+                for e in result.admits:
+                    if (admit := s.remote_admit_for(self.gate_id, e)) is not None:
+                        self.registry.broadcast_admit(admit)
+            elif isinstance(ev, s.HelloReceived):
+                backup_hw = getattr(self.backend, "backup_high_water", None)
+                facts = s.HubFacts(
+                    hub_held=await self.backend.journal_high_water(self.gate_id),
+                    hub_epoch=await self.backend.hub_epoch(),
+                    hub_seq=await self.backend.current_seq(),
+                    backed_up=await backup_hw(self.gate_id) if backup_hw is not None else 0,
+                    event=await self.backend.event_info(),
+                )
+                await self.handle(self.session.answer_hello(facts))
+            elif isinstance(ev, s.SnapshotNeeded | s.CatchUpNeeded):
+                self._restart_replica_task(ev)
+            elif isinstance(ev, s.CloseWanted):
+                log.warning("gate %s: closing: %s", self.gate_id, ev.reason)
+                await self.close(ev.reason)
+            elif isinstance(ev, s.ProtocolViolation):
+                log.warning("gate %s: protocol violation %s: %s", self.gate_id, ev.code, ev.detail)
+            elif isinstance(ev, s.PeerError):
+                log.warning("gate %s reports %s: %s", self.gate_id, ev.code, ev.detail)
+
+    def _restart_replica_task(self, ev: s.SnapshotNeeded | s.CatchUpNeeded) -> None:
+        if self._replica_task is not None:
+            self._replica_task.cancel()
+        self._replica_task = asyncio.get_running_loop().create_task(self._replica(ev))
+
+    async def _replica(self, ev: s.SnapshotNeeded | s.CatchUpNeeded) -> None:
+        sess, b = self.session, self.backend
+        try:
+            if isinstance(ev, s.SnapshotNeeded):
+                page = await b.snapshot_rows(0, self.snapshot_page)
+                sess.begin_snapshot(page.seq, page.total_rows, ev.reason)  # the first page's seq
+                first = True
+                while True:
+                    sess.snapshot_batch(page.tickets, page.zones if first else (), page.policies if first else (),
+                                        page.total_rows)
+                    await self.flush()  # backpressure: one page in memory at a time
+                    if page.next_after is None:
+                        break
+                    page, first = await b.snapshot_rows(page.next_after, self.snapshot_page), False
+                sess.end_snapshot()
+                await self.flush()
+            while changes := await b.changes_since(sess.sent_seq, self.changes_page):
+                sess.send_changes(changes)
+                await self.flush()
+            sess.caught_up()  # no await since the empty read: pushes from here on are live
+            await self.flush()
+        except asyncio.CancelledError:
+            raise
+        except LocalProtocolError as exc:
+            log.debug("gate %s: replica task superseded: %s", self.gate_id, exc)
+        except Exception as exc:
+            log.exception("gate %s: replica sync failed", self.gate_id)
+            await self.close(f"replica sync failed: {exc!r}")
+
+
+class GateRegistry:
+    """The gates connected to this hub process, for fan-out and control."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, GateConnection] = {}
+
+    def connected(self) -> list[str]:
+        return sorted(self.connections)
+
+    def broadcast_admit(self, admit: m.RemoteAdmit) -> int:
+        """Send an admit to every other synced gate; returns how many got it."""
+        n = 0
+        for gid, conn in list(self.connections.items()):
+            if gid != admit.gate_id and conn.session.send_remote_admit(admit):
+                conn.flush_soon()
+                n += 1
+        return n
+
+    def push_changes(self, changes: Sequence[m.Change]) -> int:
+        """Push committed changes (revocations, upgrades...) to every live gate."""
+        n = 0
+        for conn in list(self.connections.values()):
+            if conn.session.push_changes(changes):
+                conn.flush_soon()
+                n += 1
+        return n
+
+    def send_command(self, command: m.Command, gate_id: str | None = None) -> int:
+        """Send a control-room command to one gate, or to all when ``gate_id`` is None."""
+        targets = [self.connections[gate_id]] if gate_id in self.connections else (
+            [] if gate_id is not None else list(self.connections.values()))
+        for conn in targets:
+            conn.session.send_command(command)
+            conn.flush_soon()
+        return len(targets)
+
+    async def disconnect(self, gate_id: str, reason: str = "disconnected by the hub") -> bool:
+        """Close a gate's connection (e.g. its token was revoked: it will be refused on reconnect)."""
+        conn = self.connections.get(gate_id)
+        if conn is None:
+            return False
+        await conn.close(reason, CLOSE_DISCONNECTED)
+        return True
+
+
+def add_gate_route(app: FastAPI, backend: HubBackend, *, path: str = "/ws/gate",
+                   config: s.SessionConfig | None = None, registry: GateRegistry | None = None,
+                   clock: Callable[[], float] = time.monotonic, snapshot_page: int = 2000,
+                   changes_page: int = 1000) -> GateRegistry:
+    """Add the gate websocket route to ``app``; returns the registry of connected gates."""
+    reg = registry or GateRegistry()
+    cfg = config or s.SessionConfig()
+
+    @app.websocket(path)
+    async def gate_socket(ws: WebSocket) -> None:
+        token = bearer_token(ws.headers)
+        gate_id = await backend.authenticate_gate(token) if token else None
+        if gate_id is None:
+            reason = "missing bearer token" if token is None else "unknown or revoked gate token"
+            log.warning("gate connection refused from %s: %s", ws.client, reason)
+            await _refuse(ws, reason)
+            return
+        await ws.accept()
+        conn = GateConnection(ws, gate_id, backend, reg, cfg, clock, snapshot_page, changes_page)
+        old = reg.connections.get(gate_id)
+        reg.connections[gate_id] = conn
+        if old is not None:  # the same gate reconnected: the old socket is dead or stale
+            await old.close("replaced by a new connection of the same gate", CLOSE_DISCONNECTED)
+        log.info("gate %s connected", gate_id)
+        try:
+            await conn.run()
+        finally:
+            if reg.connections.get(gate_id) is conn:
+                del reg.connections[gate_id]
+            await conn.close(conn.close_reason or "connection ended")
+            log.info("gate %s disconnected", gate_id)
+
+    return reg
+
+
+async def _refuse(ws: WebSocket, reason: str) -> None:
+    """Refuse before accepting: an HTTP 401 with the reason when the server supports denial
+    responses, else accept and close with 1008 and the reason."""
+    try:
+        await ws.send_denial_response(JSONResponse({"error": "refused", "reason": reason}, status_code=401))
+    except RuntimeError:
+        await ws.accept()
+        await ws.close(code=CLOSE_REFUSED, reason=reason)

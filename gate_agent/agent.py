@@ -61,6 +61,9 @@ class GateAgent:
         self.entry_listeners: list[Callable[[JournalEntry], None]] = []
         self.mode_listeners: list[Callable[[Transition], Awaitable[None] | None]] = []
         self.last_sync_at: float | None = None
+        self.backed_up_seq = 0
+        self.sync_status: Callable[[], dict[str, Any]] | None = None
+        self.sync_owner: Any = None
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -224,7 +227,7 @@ class GateAgent:
             try:
                 if isinstance(item, ScannerHealth):
                     fault = (item.detail or "fault") if item.state == "fault" else ""
-                    await self._journal_event("scanner", f"{item.state}: {item.detail}")
+                    await self.journal_event("scanner", f"{item.state}: {item.detail}")
                     await self._transition(self.ladder.update(scanner_fault=fault))
                     continue
                 decision = await self.handle_scan(item)
@@ -236,7 +239,7 @@ class GateAgent:
     async def _turnstile_loop(self) -> None:
         async for event in self._turnstile.events():  # type: ignore[union-attr]
             try:
-                await self._journal_event(f"turnstile_{event.kind}",
+                await self.journal_event(f"turnstile_{event.kind}",
                                           f"{event.direction or ''} {event.detail}".strip())
                 if event.kind == "alarm":
                     await self._transition(self.ladder.update(alarm=True))
@@ -262,6 +265,12 @@ class GateAgent:
             await self._transition(self.ladder.update(replica_untrusted=""))
 
     # --- modes and events -----------------------------------------------------------------
+    async def synced(self) -> None:
+        """The replica just took data from the hub: it is current as of now."""
+        self.last_sync_at = self.clock()
+        self.ladder.update(last_sync_at=self.last_sync_at)
+        await self.check_replica_age()
+
     async def set_hub_connected(self, connected: bool) -> None:
         await self._transition(self.ladder.update(hub_connected=connected))
         await self.check_replica_age()
@@ -299,7 +308,7 @@ class GateAgent:
             if asyncio.iscoroutine(result):
                 await result
 
-    async def _journal_event(self, what: str, detail: str) -> None:
+    async def journal_event(self, what: str, detail: str) -> None:
         if self.journal is None:
             return
         entry = await self.journal.append(EntryKind.EVENT, mode=str(self.ladder.mode), cursor=self.cursor(),
@@ -311,6 +320,12 @@ class GateAgent:
             listener(entry)
 
     # --- status ---------------------------------------------------------------------------
+    async def _manifest_status(self) -> dict[str, Any]:
+        if self.manifest is None:
+            return {}
+        info = await self.manifest.info()
+        return {"hub_seq": info.hub_seq, "rows": info.rows, "generated_at": info.generated_at}
+
     async def status(self) -> dict[str, Any]:
         journal = self.journal
         backlog = await journal.backlog() if journal is not None else None
@@ -328,4 +343,6 @@ class GateAgent:
             "turnstile": turnstile.counters.as_dict() if turnstile is not None and hasattr(turnstile, "counters") else {},
             "recent": list(self.lane.recent) if self.lane is not None else [],
             "uptime_s": round(self.clock() - self.started_at, 1),
+            "sync": self.sync_status() if self.sync_status is not None else {"state": "not enrolled"},
+            "manifest": await self._manifest_status(),
         }

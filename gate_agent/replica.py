@@ -249,28 +249,29 @@ class Replica:
 
     # --- tickets ------------------------------------------------------------------------
     async def apply_tickets(self, records: Iterable[TicketRecord], *, cursor: int | None = None,
-                            now: float | None = None) -> int:
-        """Upsert a batch of ticket rows (a snapshot page or a delta) in one transaction.
+                            now: float | None = None, from_snapshot: bool = True,
+                            zones: Iterable[Zone] | None = None, policies: Iterable[EntryPolicy] | None = None,
+                            meta: Mapping[str, object] | None = None) -> int:
+        """Upsert ticket rows (a snapshot page or a delta), zones and policies in one transaction.
 
-        A ticket this gate knows to be revoked or superseded stays so unless the new row
-        carries a *higher* serial (a genuine reinstatement or upgrade from the hub): a hub
-        restored from an old backup must not bring a cancelled ticket back to life.
+        Revocations are remembered as tombstones. From a **snapshot** (what a hub restored
+        from an old backup sends) a tombstoned ticket stays revoked unless the row carries a
+        *higher* serial (a fresh credential). A **delta** is newer than anything the gate
+        knows by construction, so a valid row in a delta is a deliberate reinstatement and
+        clears the tombstone.
         """
         now = time.time() if now is None else now
-        rows = []
-        tombstones = []
-        for r in records:
-            rows.append(r)
-            if r.status is not TicketStatus.VALID:
-                tombstones.append((r.ticket_id, str(r.status), r.serial, now))
+        rows = list(records)
+        tombstones = [(r.ticket_id, str(r.status), r.serial, now) for r in rows if r.status is not TicketStatus.VALID]
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             if rows:
-                # A higher-serial valid row (reinstated or upgraded at the hub) clears the tombstone.
-                await self._db.executemany(
-                    "DELETE FROM revoked WHERE ticket_id = ? AND serial < ?",
-                    [(r.ticket_id, r.serial) for r in rows if r.status is TicketStatus.VALID],
-                )
+                valid = [r for r in rows if r.status is TicketStatus.VALID]
+                if from_snapshot:
+                    await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ? AND serial < ?",
+                                               [(r.ticket_id, r.serial) for r in valid])
+                else:
+                    await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ?", [(r.ticket_id,) for r in valid])
                 await self._db.executemany(_UPSERT_TICKET, [record_to_row(r) for r in rows])
                 # Re-apply remembered revocations that the incoming rows would undo.
                 await self._db.execute(
@@ -281,10 +282,22 @@ class Replica:
                 await self._db.executemany(
                     "INSERT OR REPLACE INTO revoked(ticket_id, status, serial, at) VALUES (?,?,?,?)", tombstones
                 )
-            meta: dict[str, object] = {"synced_at": now}
+            if zones is not None:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO zones(zone_id, name, gates, capacity) VALUES (?,?,?,?)",
+                    [(z.zone_id, z.name, json.dumps(sorted(z.gates)), z.capacity) for z in zones],
+                )
+            if policies is not None:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO policies(policy_id, name, kind, passback, wait_s, max_entries) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [(p.policy_id, p.name, str(p.kind), str(p.passback), p.passback_wait_s, p.max_entries)
+                     for p in policies],
+                )
+            values: dict[str, object] = {"synced_at": now, **(meta or {})}
             if cursor is not None:
-                meta["cursor"] = cursor
-            await self._set_meta_in_tx(meta)
+                values["cursor"] = cursor
+            await self._set_meta_in_tx(values)
             await self._db.execute("COMMIT")
         except BaseException:
             await self._db.execute("ROLLBACK")

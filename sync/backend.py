@@ -115,6 +115,10 @@ class GateOwner(Protocol):
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None: ...
 
+    # Optional (called if present): the event the hub serves (id, name, public keys, zones,
+    # policies, allow_admit_on_signature), from every hello reply.
+    # async def on_event_info(self, event: dict[str, Any]) -> None: ...
+
     # Optional (called if present): the admit ``gate_seq`` at ``gate_id`` did not pass the
     # turnstile, so the ticket stays valid: undo what its on_remote_admit did.
     # async def on_remote_not_passed(self, ticket_id: int, gate_id: str, gate_seq: int) -> None: ...

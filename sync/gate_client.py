@@ -206,6 +206,8 @@ class GateClient:
         for ev in events:
             if isinstance(ev, s.HelloAccepted):
                 await o.on_hub_epoch(ev.hub_epoch)
+                if ev.event and (on_info := getattr(o, "on_event_info", None)) is not None:
+                    await on_info(ev.event)
                 if ev.replica_sync == "deltas":
                     synced = True
                     await self._set_state("online", f"v{ev.version}")

@@ -54,7 +54,7 @@ def _latin1(text: str) -> str:
 
 def ticket_pdf(text: str, ticket: dict[str, Any], *, event_name: str, zone_name: str) -> bytes:
     """A one-page A6 printable ticket: event, holder, zone, seat, number and the QR."""
-    pdf = FPDF(orientation="P", unit="mm", format="A6")
+    pdf = FPDF(orientation="P", unit="mm", format=(105, 148))  # A6
     pdf.set_auto_page_break(False)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 14)

@@ -476,8 +476,7 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
             metrics.ingest_seconds.observe(time.perf_counter() - started)
             metrics.ingested.inc(len(result.stored))
             metrics.duplicates.inc(result.duplicates)
-            return {**result.to_json(), "hub_epoch": await store.hub_epoch(),
-                    "backed_up_high_water": await store.backed_up_high_water(gate_id)}
+            return {**result.to_json(), "hub_epoch": await store.hub_epoch()}
         finally:
             metrics.ingest_queue.dec()
 

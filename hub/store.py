@@ -13,6 +13,7 @@ conflict, never overwriting the stored entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 import aiosqlite
 
 from gatehouse.keyfiles import load_keyring, load_signing_key, private_path, save_signing_key
-from hub.errors import BadInput, Conflict, NotFound, NotInitialised, Unauthorized
+from hub.errors import BadInput, Conflict, HubError, NotFound, NotInitialised, Unauthorized
 from hub.records import TICKET_COLUMNS, policy_from_row, policy_row, ticket_row, zone_row
 from hub.schema import DDL, DEFAULT_POLICIES, PRAGMAS, SCHEMA_VERSION
 from tickets.entry import EntryKind, JournalEntry, Passage
@@ -44,6 +46,8 @@ DB_NAME = "hub.db"
 KEYS_DIR = "keys"
 ROLES = ("viewer", "supervisor", "admin")
 ENROLL_TTL_S = 24 * 3600.0
+#: at most this many queued journal batches are stored in one transaction
+GROUP_COMMIT_MAX = 256
 ADMIT_REASONS = ("ADMIT", "ADMIT_REENTRY", "ADMIT_ON_SIGNATURE")
 _ADMIT_SQL = "('ADMIT','ADMIT_REENTRY','ADMIT_ON_SIGNATURE')"
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -111,11 +115,14 @@ class IngestResult:
     admits: list[JournalEntry] = field(default_factory=list)
     duplicates: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    #: the gate's high water inside the latest completed backup
+    backed_up_high_water: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "high_water": self.high_water, "stored": len(self.stored), "admits": len(self.admits),
             "duplicates": self.duplicates, "conflicts": self.conflicts,
+            "backed_up_high_water": self.backed_up_high_water,
         }
 
 
@@ -193,6 +200,12 @@ class HubStore:
         self._keyring: KeyRing | None = None
         #: called with a gate id when a gate is revoked (the sync layer closes its socket)
         self.gate_revoked_listeners: list[Callable[[str], Any]] = []
+        self._ingest_q: asyncio.Queue[tuple[str, list[JournalEntry], asyncio.Future[IngestResult]]] = asyncio.Queue()
+        self._ingest_task: asyncio.Task[None] | None = None
+        self._ingest_exec = ThreadPoolExecutor(1, thread_name_prefix="hub-ingest")
+        self._ingest_busy = 0
+        self._icon: sqlite3.Connection | None = None
+        self._epoch: str | None = None
 
     @classmethod
     async def open(cls, data_dir: Path, *, clock: Callable[[], float] = time.time) -> HubStore:
@@ -211,6 +224,15 @@ class HubStore:
         await self._w.executescript(DDL)  # idempotent: adds tables a newer hub introduced
 
     async def close(self) -> None:
+        if self._ingest_task is not None:
+            self._ingest_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ingest_task
+            self._ingest_task = None
+        if self._icon is not None:
+            icon, self._icon = self._icon, None
+            await asyncio.get_running_loop().run_in_executor(self._ingest_exec, icon.close)
+        self._ingest_exec.shutdown(wait=True)
         for con in (self._w, self._r):
             if con is not None:
                 await con.close()
@@ -254,9 +276,14 @@ class HubStore:
         return dict(await self._all("SELECT key, value FROM meta"))
 
     async def hub_epoch(self) -> str:
-        """Changes when the hub is restored from a backup: gates then re-send their journal."""
-        row = await self._one("SELECT value FROM meta WHERE key = 'hub_epoch'")
-        return str(row[0])
+        """Changes when the hub is restored from a backup: gates then re-send their journal.
+
+        Read once per open: a restore replaces the database while the hub is stopped.
+        """
+        if self._epoch is None:
+            row = await self._one("SELECT value FROM meta WHERE key = 'hub_epoch'")
+            self._epoch = str(row[0])
+        return self._epoch
 
     def keyring(self) -> KeyRing:
         if self._keyring is None:
@@ -745,178 +772,81 @@ class HubStore:
         row = await self._one("SELECT high_water FROM gates WHERE gate_id = ?", (gate_id,))
         return int(row[0]) if row else 0
 
+    @property
+    def ingest_queue_length(self) -> int:
+        """Batches waiting for the ingest writer (for metrics)."""
+        return self._ingest_q.qsize() + self._ingest_busy
+
     async def ingest(self, gate_id: str, entries: Sequence[JournalEntry]) -> IngestResult:
-        """Store a batch of one gate's journal entries; see the module docstring for the rules."""
+        """Store a batch of one gate's journal entries; see the module docstring for the rules.
+
+        Batches from all gates queue for one writer thread, which stores everything waiting
+        in one transaction (group commit): one fsync for many gates, and the event loop only
+        awaits a future.
+        """
         for e in entries:
             if e.gate_id != gate_id:
                 raise BadInput(f"entry seq {e.seq} names gate {e.gate_id!r}, not {gate_id!r}", code="wrong_gate")
-        now = self.clock()
-        result = IngestResult(high_water=0)
-        async with self._wlock:
-            con = self.w
-            await con.execute("BEGIN IMMEDIATE")
-            try:
-                async with con.execute("SELECT high_water FROM gates WHERE gate_id = ?", (gate_id,)) as cur:
-                    row = await cur.fetchone()
-                if row is None:
-                    raise NotFound(f"no gate {gate_id!r}", code="gate_not_found")
-                high_water = int(row[0])
-                existing: dict[int, str] = {}
-                seqs = sorted({e.seq for e in entries})
-                for i in range(0, len(seqs), 900):
-                    part = seqs[i:i + 900]
-                    async with con.execute(
-                        f"SELECT seq, nonce FROM journal WHERE gate_id = ? AND seq IN ({','.join('?' * len(part))})",
-                        (gate_id, *part),
-                    ) as cur:
-                        existing.update(await cur.fetchall())
-                new: list[JournalEntry] = []
-                rejects: list[JournalEntry] = []
-                for e in entries:
-                    have = existing.get(e.seq)
-                    if have is None:
-                        existing[e.seq] = e.nonce
-                        new.append(e)
-                    elif have == e.nonce:
-                        result.duplicates += 1
-                    else:
-                        rejects.append(e)
-                resolved = await self._resolve_numbers(new)
-                await con.executemany(
-                    "INSERT INTO journal (gate_id, seq, nonce, at, kind, reason, ticket_id, ticket_number, zone_id,"
-                    " raw, direction, mode, cursor, passage, ref_seq, staff_id, detail, received_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(gate_id, e.seq, e.nonce, e.at, str(e.kind), e.reason, resolved.get(id(e), e.ticket_id),
-                      e.ticket_number, e.zone_id, e.raw, e.direction, e.mode, e.cursor, str(e.passage), e.ref_seq,
-                      e.staff_id, e.detail, now) for e in new],
-                )
-                result.stored = new
-                for e in rejects:
-                    result.conflicts += await self._seq_reuse(gate_id, e, existing[e.seq], now)
-                for e in new:
-                    tid = resolved.get(id(e), e.ticket_id)
-                    if e.kind in (EntryKind.SCAN, EntryKind.MANUAL) and e.admitted:
-                        result.admits.append(e)
-                        if tid is None:
-                            if e.kind is EntryKind.MANUAL:
-                                result.conflicts += await self._unknown_manual(gate_id, e, now)
-                            continue
-                        if e.direction == Direction.IN:
-                            result.conflicts += await self._check_double_admit(tid, gate_id, e.seq, now)
-                    elif e.kind is EntryKind.PASSAGE and e.passage is Passage.NOT_PASSED and e.ref_seq is not None:
-                        await self._not_passed(gate_id, e.ref_seq, now)
-                high_water = await self._advance_high_water(gate_id, high_water)
-                await con.execute("UPDATE gates SET high_water = ?, last_seen = ? WHERE gate_id = ?",
-                                  (high_water, now, gate_id))
-                await con.execute("COMMIT")
-            except BaseException:
-                await con.execute("ROLLBACK")
-                raise
-        result.high_water = high_water
-        return result
+        if self._ingest_task is None or self._ingest_task.done():
+            self._ingest_task = asyncio.create_task(self._ingest_writer(), name="hub-ingest-writer")
+        fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        await self._ingest_q.put((gate_id, list(entries), fut))
+        return await fut
 
-    async def _resolve_numbers(self, entries: list[JournalEntry]) -> dict[int, int]:
-        """Ticket ids for entries that carry only a number (manual admits, legacy barcodes)."""
-        out: dict[int, int] = {}
-        for e in entries:
-            if e.ticket_id is None and e.ticket_number:
-                async with self.w.execute("SELECT ticket_id FROM tickets WHERE number = ?", (e.ticket_number,)) as cur:
-                    row = await cur.fetchone()
-                if row is not None:
-                    out[id(e)] = int(row[0])
-        return out
-
-    async def _add_conflict(self, kind: str, ticket_id: int | None, first: tuple[str, int], second: tuple[str, int],
-                            detail: dict[str, Any], now: float) -> list[dict[str, Any]]:
-        cur = await self.w.execute(
-            "INSERT OR IGNORE INTO conflicts (kind, ticket_id, first_gate, first_seq, second_gate, second_seq, detail,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (kind, ticket_id, first[0], first[1], second[0], second[1], json.dumps(detail), now),
-        )
-        if cur.rowcount != 1:
-            return []
-        log.warning("conflict %s on ticket %s: %s/%s vs %s/%s", kind, ticket_id, *first, *second)
-        return [{"conflict_id": cur.lastrowid, "kind": kind, "ticket_id": ticket_id,
-                 "first": {"gate_id": first[0], "seq": first[1]},
-                 "second": {"gate_id": second[0], "seq": second[1]}, "detail": detail}]
-
-    async def _seq_reuse(self, gate_id: str, e: JournalEntry, stored_nonce: str, now: float) -> list[dict[str, Any]]:
-        await self.w.execute(
-            "INSERT OR IGNORE INTO journal_rejects (gate_id, seq, nonce, entry, received_at) VALUES (?, ?, ?, ?, ?)",
-            (gate_id, e.seq, e.nonce, json.dumps(e.to_wire()), now),
-        )
-        return await self._add_conflict(
-            "seq_reuse", e.ticket_id, (gate_id, e.seq), (gate_id, e.seq),
-            {"stored_nonce": stored_nonce, "new_nonce": e.nonce,
-             "message": "the gate re-used a journal seq with different content (lost journal?)"}, now)
-
-    async def _unknown_manual(self, gate_id: str, e: JournalEntry, now: float) -> list[dict[str, Any]]:
-        return await self._add_conflict(
-            "manual_unknown", None, (gate_id, e.seq), (gate_id, e.seq),
-            {"ticket_number": e.ticket_number, "staff_id": e.staff_id,
-             "message": "a steward admitted a ticket number the hub does not know"}, now)
-
-    async def _check_double_admit(self, ticket_id: int, gate_id: str, seq: int, now: float) -> list[dict[str, Any]]:
-        """Replay the ticket's admits and exits through its entry policy; flag an admit it forbids.
-
-        Admits whose passage timed out (``not_passed``) did not consume the ticket and are skipped.
-        """
-        async with self.w.execute(
-            "SELECT t.policy_id, p.name, p.wait_s, p.max_entries FROM tickets t JOIN policies p"
-            " ON p.policy_id = t.policy_id WHERE t.ticket_id = ?", (ticket_id,)) as cur:
-            prow = await cur.fetchone()
-        if prow is None:
-            return []
-        policy = policy_from_row({"policy_id": prow[0], "name": prow[1], "wait_s": prow[2], "max_entries": prow[3]})
-        async with self.w.execute(
-            f"SELECT j.gate_id, j.seq, j.at, j.direction, j.kind FROM journal j WHERE j.ticket_id = ?"
-            f" AND j.kind IN ('scan', 'manual') AND j.reason IN {_ADMIT_SQL}"
-            " AND NOT EXISTS (SELECT 1 FROM journal p WHERE p.gate_id = j.gate_id AND p.kind = 'passage'"
-            " AND p.ref_seq = j.seq AND p.passage = 'not_passed') ORDER BY j.at, j.gate_id, j.seq",
-            (ticket_id,),
-        ) as cur:
-            rows = await cur.fetchall()
-        state = EntryState()
-        prev: tuple[str, int, str] | None = None
-        found: list[dict[str, Any]] = []
-        for g, s, at, direction, kind in rows:
-            if direction == Direction.OUT:
-                state = record_passage(state, Direction.OUT, at)
-                continue
-            reason, _flags = evaluate_entry(policy, state, at)
-            if not reason.admits and prev is not None and (gate_id, seq) in ((g, s), (prev[0], prev[1])):
-                found += await self._add_conflict(
-                    "double_admit", ticket_id, (prev[0], prev[1]), (g, s),
-                    {"policy": policy.name, "would_be": str(reason), "first_kind": prev[2], "second_kind": kind,
-                     "message": "admitted twice where the entry policy forbids it"}, now)
-            state = record_passage(state, Direction.IN, at)
-            prev = (g, s, kind)
-        return found
-
-    async def _not_passed(self, gate_id: str, ref_seq: int, now: float) -> None:
-        """An admit that did not pass the turnstile consumed nothing: close conflicts built on it."""
-        await self.w.execute(
-            "UPDATE conflicts SET resolved_at = ?, resolved_by = 'hub', resolution = 'admit not passed'"
-            " WHERE resolved_at IS NULL AND kind = 'double_admit' AND ((first_gate = ? AND first_seq = ?)"
-            " OR (second_gate = ? AND second_seq = ?))",
-            (now, gate_id, ref_seq, gate_id, ref_seq),
-        )
-
-    async def _advance_high_water(self, gate_id: str, high_water: int) -> int:
+    async def _ingest_writer(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            async with self.w.execute(
-                "SELECT seq FROM journal WHERE gate_id = ? AND seq > ? ORDER BY seq LIMIT 5000",
-                (gate_id, high_water),
-            ) as cur:
-                seqs = [r[0] for r in await cur.fetchall()]
-            moved = False
-            for s in seqs:
-                if s != high_water + 1:
-                    return high_water
-                high_water = s
-                moved = True
-            if not moved or len(seqs) < 5000:
-                return high_water
+            jobs = [await self._ingest_q.get()]
+            while len(jobs) < GROUP_COMMIT_MAX and not self._ingest_q.empty():
+                jobs.append(self._ingest_q.get_nowait())
+            self._ingest_busy = len(jobs)
+            try:
+                outcomes = await loop.run_in_executor(
+                    self._ingest_exec, self._ingest_sync, [(g, e) for g, e, _f in jobs], self.clock())
+            except BaseException as exc:  # the whole group failed (disk full, closed store)
+                outcomes = [exc] * len(jobs)
+                if isinstance(exc, asyncio.CancelledError):
+                    for _g, _e, fut in jobs:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    raise
+            finally:
+                self._ingest_busy = 0
+            for (_g, _e, fut), outcome in zip(jobs, outcomes, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
+
+    def _ingest_con(self) -> sqlite3.Connection:
+        if self._icon is None:
+            self._icon = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            for pragma in PRAGMAS:
+                self._icon.execute(pragma)
+        return self._icon
+
+    def _ingest_sync(self, jobs: list[tuple[str, list[JournalEntry]]], now: float) -> list[IngestResult | Exception]:
+        """On the ingest thread: store every job in one transaction, each in its own savepoint."""
+        con = self._ingest_con()
+        out: list[IngestResult | Exception] = []
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for gate_id, entries in jobs:
+                con.execute("SAVEPOINT job")
+                try:
+                    out.append(_ingest_one(con, gate_id, entries, now))
+                    con.execute("RELEASE job")
+                except (HubError, sqlite3.IntegrityError, ValueError) as exc:
+                    con.execute("ROLLBACK TO job")
+                    con.execute("RELEASE job")
+                    out.append(exc if isinstance(exc, HubError) else BadInput(str(exc), code="bad_entry"))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return out
 
     async def validations(self, *, ticket_id: int | None = None, gate_id: str | None = None,
                           since: float | None = None, until: float | None = None, reason: str | None = None,
@@ -1158,3 +1088,165 @@ def restore_hub(data_dir: Path, src: Path, *, clock: Callable[[], float] = time.
         s.close()
     os.replace(tmp, target)
     return {"hub_epoch": epoch, "restored_at": now, "from": str(src)}
+
+
+# --- ingest, on the ingest writer thread (plain sqlite3) ----------------------------------
+
+
+def _ingest_one(con: sqlite3.Connection, gate_id: str, entries: list[JournalEntry], now: float) -> IngestResult:
+    row = con.execute("SELECT high_water FROM gates WHERE gate_id = ?", (gate_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no gate {gate_id!r}", code="gate_not_found")
+    high_water = int(row[0])
+    result = IngestResult(high_water=high_water)
+    existing: dict[int, str] = {}
+    seqs = sorted({e.seq for e in entries})
+    for i in range(0, len(seqs), 900):
+        part = seqs[i:i + 900]
+        existing.update(con.execute(
+            f"SELECT seq, nonce FROM journal WHERE gate_id = ? AND seq IN ({','.join('?' * len(part))})",
+            (gate_id, *part)).fetchall())
+    new: list[JournalEntry] = []
+    rejects: list[JournalEntry] = []
+    for e in entries:
+        have = existing.get(e.seq)
+        if have is None:
+            existing[e.seq] = e.nonce
+            new.append(e)
+        elif have == e.nonce:
+            result.duplicates += 1
+        else:
+            rejects.append(e)
+    # entries that carry only a number (manual admits, legacy barcodes) get the ticket id
+    resolved: dict[int, int] = {}
+    for e in new:
+        if e.ticket_id is None and e.ticket_number:
+            hit = con.execute("SELECT ticket_id FROM tickets WHERE number = ?", (e.ticket_number,)).fetchone()
+            if hit is not None:
+                resolved[id(e)] = int(hit[0])
+    con.executemany(
+        "INSERT INTO journal (gate_id, seq, nonce, at, kind, reason, ticket_id, ticket_number, zone_id,"
+        " raw, direction, mode, cursor, passage, ref_seq, staff_id, detail, received_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(gate_id, e.seq, e.nonce, e.at, str(e.kind), e.reason, resolved.get(id(e), e.ticket_id),
+          e.ticket_number, e.zone_id, e.raw, e.direction, e.mode, e.cursor, str(e.passage), e.ref_seq,
+          e.staff_id, e.detail, now) for e in new],
+    )
+    result.stored = new
+    for e in rejects:
+        result.conflicts += _seq_reuse(con, gate_id, e, existing[e.seq], now)
+    for e in new:
+        tid = resolved.get(id(e), e.ticket_id)
+        if e.kind in (EntryKind.SCAN, EntryKind.MANUAL) and e.admitted:
+            result.admits.append(e)
+            if tid is None:
+                if e.kind is EntryKind.MANUAL:
+                    result.conflicts += _unknown_manual(con, gate_id, e, now)
+                continue
+            if e.direction == Direction.IN:
+                result.conflicts += _check_double_admit(con, tid, gate_id, e.seq, now)
+        elif e.kind is EntryKind.PASSAGE and e.passage is Passage.NOT_PASSED and e.ref_seq is not None:
+            _not_passed(con, gate_id, e.ref_seq, now)
+    high_water = _advance_high_water(con, gate_id, high_water)
+    con.execute("UPDATE gates SET high_water = ?, last_seen = ? WHERE gate_id = ?", (high_water, now, gate_id))
+    result.high_water = high_water
+    backup = con.execute("SELECT high_waters FROM backups ORDER BY id DESC LIMIT 1").fetchone()
+    result.backed_up_high_water = int(json.loads(backup[0]).get(gate_id, 0)) if backup else 0
+    return result
+
+
+def _add_conflict(con: sqlite3.Connection, kind: str, ticket_id: int | None, first: tuple[str, int],
+                  second: tuple[str, int], detail: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    cur = con.execute(
+        "INSERT OR IGNORE INTO conflicts (kind, ticket_id, first_gate, first_seq, second_gate, second_seq, detail,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (kind, ticket_id, first[0], first[1], second[0], second[1], json.dumps(detail), now),
+    )
+    if cur.rowcount != 1:
+        return []
+    log.warning("conflict %s on ticket %s: %s/%s vs %s/%s", kind, ticket_id, *first, *second)
+    return [{"conflict_id": cur.lastrowid, "kind": kind, "ticket_id": ticket_id,
+             "first": {"gate_id": first[0], "seq": first[1]},
+             "second": {"gate_id": second[0], "seq": second[1]}, "detail": detail}]
+
+
+def _seq_reuse(con: sqlite3.Connection, gate_id: str, e: JournalEntry, stored_nonce: str,
+               now: float) -> list[dict[str, Any]]:
+    con.execute(
+        "INSERT OR IGNORE INTO journal_rejects (gate_id, seq, nonce, entry, received_at) VALUES (?, ?, ?, ?, ?)",
+        (gate_id, e.seq, e.nonce, json.dumps(e.to_wire()), now),
+    )
+    return _add_conflict(
+        con, "seq_reuse", e.ticket_id, (gate_id, e.seq), (gate_id, e.seq),
+        {"stored_nonce": stored_nonce, "new_nonce": e.nonce,
+         "message": "the gate re-used a journal seq with different content (lost journal?)"}, now)
+
+
+def _unknown_manual(con: sqlite3.Connection, gate_id: str, e: JournalEntry, now: float) -> list[dict[str, Any]]:
+    return _add_conflict(
+        con, "manual_unknown", None, (gate_id, e.seq), (gate_id, e.seq),
+        {"ticket_number": e.ticket_number, "staff_id": e.staff_id,
+         "message": "a steward admitted a ticket number the hub does not know"}, now)
+
+
+def _check_double_admit(con: sqlite3.Connection, ticket_id: int, gate_id: str, seq: int,
+                        now: float) -> list[dict[str, Any]]:
+    """Replay the ticket's admits and exits through its entry policy; flag an admit it forbids.
+
+    Admits whose passage timed out (``not_passed``) did not consume the ticket and are skipped.
+    Only pairs involving the new entry ``(gate_id, seq)`` are reported, so a late entry that
+    slots in between earlier ones is caught too.
+    """
+    prow = con.execute(
+        "SELECT t.policy_id, p.name, p.wait_s, p.max_entries FROM tickets t JOIN policies p"
+        " ON p.policy_id = t.policy_id WHERE t.ticket_id = ?", (ticket_id,)).fetchone()
+    if prow is None:
+        return []
+    policy = policy_from_row({"policy_id": prow[0], "name": prow[1], "wait_s": prow[2], "max_entries": prow[3]})
+    rows = con.execute(
+        f"SELECT j.gate_id, j.seq, j.at, j.direction, j.kind FROM journal j WHERE j.ticket_id = ?"
+        f" AND j.kind IN ('scan', 'manual') AND j.reason IN {_ADMIT_SQL}"
+        " AND NOT EXISTS (SELECT 1 FROM journal p WHERE p.gate_id = j.gate_id AND p.kind = 'passage'"
+        " AND p.ref_seq = j.seq AND p.passage = 'not_passed') ORDER BY j.at, j.gate_id, j.seq",
+        (ticket_id,)).fetchall()
+    if len(rows) < 2:
+        return []
+    state = EntryState()
+    prev: tuple[str, int, str] | None = None
+    found: list[dict[str, Any]] = []
+    for g, s, at, direction, kind in rows:
+        if direction == Direction.OUT:
+            state = record_passage(state, Direction.OUT, at)
+            continue
+        reason, _flags = evaluate_entry(policy, state, at)
+        if not reason.admits and prev is not None and (gate_id, seq) in ((g, s), (prev[0], prev[1])):
+            found += _add_conflict(
+                con, "double_admit", ticket_id, (prev[0], prev[1]), (g, s),
+                {"policy": policy.name, "would_be": str(reason), "first_kind": prev[2], "second_kind": kind,
+                 "message": "admitted twice where the entry policy forbids it"}, now)
+        state = record_passage(state, Direction.IN, at)
+        prev = (g, s, kind)
+    return found
+
+
+def _not_passed(con: sqlite3.Connection, gate_id: str, ref_seq: int, now: float) -> None:
+    """An admit that did not pass the turnstile consumed nothing: close conflicts built on it."""
+    con.execute(
+        "UPDATE conflicts SET resolved_at = ?, resolved_by = 'hub', resolution = 'admit not passed'"
+        " WHERE resolved_at IS NULL AND kind = 'double_admit' AND ((first_gate = ? AND first_seq = ?)"
+        " OR (second_gate = ? AND second_seq = ?))",
+        (now, gate_id, ref_seq, gate_id, ref_seq),
+    )
+
+
+def _advance_high_water(con: sqlite3.Connection, gate_id: str, high_water: int) -> int:
+    while True:
+        seqs = [r[0] for r in con.execute(
+            "SELECT seq FROM journal WHERE gate_id = ? AND seq > ? ORDER BY seq LIMIT 5000",
+            (gate_id, high_water))]
+        for s in seqs:
+            if s != high_water + 1:
+                return high_water
+            high_water = s
+        if len(seqs) < 5000:
+            return high_water

@@ -280,15 +280,19 @@ def _text(record: dict[str, Any], key: str, limit: int) -> str:
     value = record.get(key)
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if type(value) is str:
+        text = value.strip()
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} must be text")
-    text = str(value).strip()
+    else:
+        text = str(value)
     if len(text) > limit:
         raise ValueError(f"{key} is longer than {limit} characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{key} is not valid UTF-8") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")  # a lone surrogate here is a byte that was not UTF-8
+        except UnicodeEncodeError:
+            raise ValueError(f"{key} is not valid UTF-8") from None
     return text
 
 

@@ -64,6 +64,7 @@ def policy_row(policy_id: int, name: str, wait_s: float, max_entries: int | None
         "kind": str(p.kind),
         "passback": str(p.passback),
         "wait_s": wait_s,
+        "passback_wait_s": p.passback_wait_s,
         "max_entries": max_entries,
     }
 

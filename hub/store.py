@@ -117,6 +117,8 @@ class IngestResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     #: the gate's high water inside the latest completed backup
     backed_up_high_water: int = 0
+    #: newly stored passage entries saying an admit did not pass (other gates undo that admit)
+    not_passed: list[JournalEntry] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -1146,6 +1148,7 @@ def _ingest_one(con: sqlite3.Connection, gate_id: str, entries: list[JournalEntr
             if e.direction == Direction.IN:
                 result.conflicts += _check_double_admit(con, tid, gate_id, e.seq, now)
         elif e.kind is EntryKind.PASSAGE and e.passage is Passage.NOT_PASSED and e.ref_seq is not None:
+            result.not_passed.append(e)
             _not_passed(con, gate_id, e.ref_seq, now)
     high_water = _advance_high_water(con, gate_id, high_water)
     con.execute("UPDATE gates SET high_water = ?, last_seen = ? WHERE gate_id = ?", (high_water, now, gate_id))

@@ -107,6 +107,12 @@ class TokenIn(_Body):
     role: str
 
 
+class EmergencyIn(_Body):
+    active: bool
+    reason: str = Field(min_length=1, max_length=500)
+    gates: list[str] | None = None
+
+
 class BackupIn(_Body):
     name: str | None = None
 
@@ -486,6 +492,16 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
         return {"gate_id": gate_id, "high_water": await store.journal_high_water(gate_id),
                 "hub_epoch": await store.hub_epoch(),
                 "backed_up_high_water": await store.backed_up_high_water(gate_id)}
+
+    # --- control room ----------------------------------------------------------------------------
+
+    @app.get(f"{API}/emergency", tags=["control"])
+    async def emergency(request: Request, _p: Principal = viewer) -> dict[str, Any]:
+        return await store_of(request).emergency()
+
+    @app.post(f"{API}/emergency", tags=["control"])
+    async def set_emergency(body: EmergencyIn, request: Request, p: Principal = supervisor) -> dict[str, Any]:
+        return await store_of(request).set_emergency(p, body.active, body.reason, body.gates)
 
     # --- validations, conflicts, stats, audit ------------------------------------------------------
 

@@ -202,6 +202,9 @@ class HubStore:
         self._keyring: KeyRing | None = None
         #: called with a gate id when a gate is revoked (the sync layer closes its socket)
         self.gate_revoked_listeners: list[Callable[[str], Any]] = []
+        #: called with a command dict (``name``, ``reason``, ``args``, ``gates``: ids or None
+        #: for all, ``command_id``) for the sync layer to send to gates
+        self.command_listeners: list[Callable[[dict[str, Any]], Any]] = []
         self._ingest_q: asyncio.Queue[tuple[str, list[JournalEntry], asyncio.Future[IngestResult]]] = asyncio.Queue()
         self._ingest_task: asyncio.Task[None] | None = None
         self._ingest_exec = ThreadPoolExecutor(1, thread_name_prefix="hub-ingest")
@@ -323,6 +326,7 @@ class HubStore:
             "allow_admit_on_signature": meta.get("allow_admit_on_signature", "1") == "1",
             "hub_epoch": meta["hub_epoch"],
             "current_seq": await self.current_seq(),
+            "emergency": json.loads(meta["emergency"]) if "emergency" in meta else {"active": False},
         }
 
     # --- API tokens ------------------------------------------------------------------------
@@ -759,14 +763,54 @@ class HubStore:
             await self._emit_zone_changes(old["zones"], now)
             await self._audit(actor, "revoke_gate", gate_id, {}, now)
             await self.w.execute("COMMIT")
-        for listener in list(self.gate_revoked_listeners):
+        await self._notify(self.gate_revoked_listeners, gate_id)
+        return await self.gate(gate_id)
+
+    # --- control-room commands ----------------------------------------------------------------
+
+    async def emergency(self) -> dict[str, Any]:
+        """The control room's emergency state: ``active``, ``reason``, ``by``, ``at``, ``gates``."""
+        row = await self._one("SELECT value FROM meta WHERE key = 'emergency'")
+        return json.loads(row[0]) if row else {"active": False, "reason": "", "by": None, "at": None, "gates": None}
+
+    async def set_emergency(self, actor: Principal, active: bool, reason: str,
+                            gates: Sequence[str] | None = None) -> dict[str, Any]:
+        """Declare or end an emergency (free egress) at all gates or the named ones.
+
+        Recorded (meta + audit) and handed to ``command_listeners``; gates latch emergency
+        until a reset, so ending it here sends ``emergency_off`` for staff to reset locally.
+        """
+        reason = reason.strip()
+        if not reason or len(reason) > 500:
+            raise BadInput("reason must be 1..500 characters")
+        if gates is not None:
+            known = {g["gate_id"] for g in await self.gates()}
+            missing = sorted(set(gates) - known)
+            if missing:
+                raise BadInput(f"unknown gates: {missing}", code="gate_not_found")
+        now = self.clock()
+        state = {"active": active, "reason": reason, "by": actor.name, "at": now,
+                 "gates": sorted(gates) if gates is not None else None}
+        command = {"name": "emergency_on" if active else "emergency_off", "reason": reason, "args": {},
+                   "gates": state["gates"], "command_id": secrets.token_hex(8)}
+        async with self._wlock:
+            await self.w.execute("BEGIN IMMEDIATE")
+            await self.w.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('emergency', ?)",
+                                 (json.dumps(state),))
+            await self._audit(actor, command["name"], ",".join(state["gates"] or ["all"]), command, now)
+            await self.w.execute("COMMIT")
+        log.warning("%s by %s: %s", command["name"], actor.name, reason)
+        await self._notify(self.command_listeners, command)
+        return {**state, "command_id": command["command_id"]}
+
+    async def _notify(self, listeners: list[Callable[[Any], Any]], arg: Any) -> None:
+        for listener in list(listeners):
             try:
-                result = listener(gate_id)
+                result = listener(arg)
                 if asyncio.iscoroutine(result):
                     await result
-            except Exception:  # a listener failing must not undo the revocation
-                log.exception("gate revoked listener failed for %s", gate_id)
-        return await self.gate(gate_id)
+            except Exception:  # a failing listener must not undo what was recorded
+                log.exception("listener failed for %r", arg)
 
     # --- the journal --------------------------------------------------------------------------
 

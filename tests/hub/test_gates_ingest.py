@@ -211,3 +211,16 @@ def test_wrong_types_in_a_body_are_a_422_with_the_field(admin: httpx.Client) -> 
     assert r.status_code == 422
     err = r.json()["error"]
     assert err["code"] == "invalid_request" and {p["field"] for p in err["problems"]} == {"name", "zones"}
+
+
+def test_only_a_supervisor_declares_an_emergency(hub: Hub, admin: httpx.Client) -> None:
+    viewer = admin.post("/api/v1/tokens", json={"name": "wall-2", "role": "viewer"}).json()["token"]
+    with hub.client(viewer) as v:
+        assert v.post("/api/v1/emergency", json={"active": True, "reason": "x"}).status_code == 403
+    r = admin.post("/api/v1/emergency", json={"active": True, "reason": "evacuate east", "gates": ["nope"]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "gate_not_found"
+    r = admin.post("/api/v1/emergency", json={"active": True, "reason": "evacuate"})
+    assert r.status_code == 200 and r.json()["active"] is True
+    assert admin.get("/api/v1/emergency").json()["reason"] == "evacuate"
+    admin.post("/api/v1/emergency", json={"active": False, "reason": "all clear"})
+    assert admin.get("/api/v1/emergency").json()["active"] is False

@@ -164,3 +164,32 @@ async def test_restore_rolls_back_high_water_and_changes_the_epoch(store: HubSto
 async def test_init_refuses_an_initialised_directory(store: HubStore) -> None:
     with pytest.raises(Conflict):
         init_hub(store.data_dir, event_id=9)
+
+
+async def test_revoking_a_gate_tells_the_listeners_so_its_socket_closes(store: HubStore) -> None:
+    _g, enrol, _ = await store.create_gate(ADMIN, "Listener")
+    gate_id, token = await store.enroll_gate(enrol)
+    closed: list[str] = []
+
+    async def close(g: str) -> None:
+        closed.append(g)
+
+    def broken(_g: str) -> None:
+        raise RuntimeError("listener bug")
+
+    store.gate_revoked_listeners += [broken, close]
+    await store.revoke_gate(ADMIN, gate_id)
+    assert closed == [gate_id] and await store.authenticate_gate(token) is None
+
+
+async def test_an_emergency_is_recorded_and_handed_to_the_sync_layer(store: HubStore) -> None:
+    sent: list[dict] = []  # type: ignore[type-arg]
+    store.command_listeners.append(sent.append)
+    chief = Principal("chief", "supervisor")
+    state = await store.set_emergency(chief, True, "fire alarm, north stand")
+    assert state["active"] and state["gates"] is None
+    assert [(c["name"], c["gates"]) for c in sent] == [("emergency_on", None)]
+    assert (await store.event_info())["emergency"]["active"] is True
+    await store.set_emergency(chief, False, "all clear")
+    assert sent[-1]["name"] == "emergency_off" and not (await store.emergency())["active"]
+    assert [a["action"] for a in await store.audit_log(limit=2)] == ["emergency_off", "emergency_on"]

@@ -189,12 +189,19 @@ class HubMetrics:
 
 
 def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
-               max_body_bytes: int = MAX_BODY_BYTES, max_import_bytes: int = MAX_IMPORT_BYTES) -> FastAPI:
-    """The hub app for the venue in ``data_dir`` (created by ``gatehouse hub init``)."""
+               max_body_bytes: int = MAX_BODY_BYTES, max_import_bytes: int = MAX_IMPORT_BYTES,
+               sync: bool = True) -> FastAPI:
+    """The hub app for the venue in ``data_dir`` (created by ``gatehouse hub init``).
+
+    With ``sync`` (default) the gate websocket ``/ws/gate`` is mounted when the sync
+    package is installed (:func:`hub.sync_adapter.attach_sync`).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = await HubStore.open(data_dir, clock=clock)
+        for hook in app.state.on_store_open:
+            await hook(app.state.store)
         try:
             yield
         finally:
@@ -205,8 +212,10 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     metrics = HubMetrics()
     app.state.metrics = metrics
     app.state.data_dir = data_dir
-    #: gate ids with a live connection; the sync layer adds and removes them
+    #: gate ids with a live connection (HTTP-only hubs; the sync registry is asked too)
     app.state.connected_gates = set()
+    #: coroutines called with the store once it is open (the sync adapter wires its listeners)
+    app.state.on_store_open = []
     app.add_middleware(BodyLimit, default=max_body_bytes, overrides={f"{API}/tickets/import": max_import_bytes})
 
     def store_of(request: Request) -> HubStore:
@@ -281,7 +290,11 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
         store = store_of(request)
         now = clock()
         recent = {g["gate_id"] for g in await store.gates() if g["last_seen"] and now - g["last_seen"] < 60}
-        metrics.gates_connected.set(len(recent | request.app.state.connected_gates))
+        live = set(request.app.state.connected_gates)
+        registry = getattr(request.app.state, "sync_registry", None)
+        if registry is not None:
+            live.update(registry.connected())
+        metrics.gates_connected.set(len(recent | live))
         metrics.conflicts_open.set(await store.open_conflict_count())
         metrics.change_seq.set(await store.current_seq())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -344,6 +357,7 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
         # parsing and writing a large file is seconds of CPU: keep it off the event loop
         report = await asyncio.to_thread(import_tickets, store.path, data, fmt, clock=clock)
         metrics.imported_rows.inc(report.rows)
+        await store.changed()
         await store.record_audit(p, "import", name or "body", {k: v for k, v in report.to_json().items()
                                                                  if k != "errors"})
         return report.to_json()
@@ -418,7 +432,10 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
 
     @app.get(f"{API}/gates", tags=["gates"])
     async def gates(request: Request, _p: Principal = viewer) -> list[dict[str, Any]]:
-        connected = request.app.state.connected_gates
+        connected = set(request.app.state.connected_gates)
+        registry = getattr(request.app.state, "sync_registry", None)
+        if registry is not None:
+            connected.update(registry.connected())
         return [{**g, "connected": g["gate_id"] in connected} for g in await store_of(request).gates()]
 
     @app.post(f"{API}/gates", tags=["gates"])
@@ -567,6 +584,10 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
         return HTMLResponse(render_fan_page(data))
 
     app.mount("/static", StaticFiles(directory=UI_DIR / "static", check_dir=False), name="static")
+    if sync:
+        from hub.sync_adapter import attach_sync
+
+        attach_sync(app)
     return app
 
 

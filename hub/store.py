@@ -205,6 +205,8 @@ class HubStore:
         #: called with a command dict (``name``, ``reason``, ``args``, ``gates``: ids or None
         #: for all, ``command_id``) for the sync layer to send to gates
         self.command_listeners: list[Callable[[dict[str, Any]], Any]] = []
+        #: called with the latest hub seq after a commit that logged changes (live push to gates)
+        self.change_listeners: list[Callable[[int], Any]] = []
         self._ingest_q: asyncio.Queue[tuple[str, list[JournalEntry], asyncio.Future[IngestResult]]] = asyncio.Queue()
         self._ingest_task: asyncio.Task[None] | None = None
         self._ingest_exec = ThreadPoolExecutor(1, thread_name_prefix="hub-ingest")
@@ -405,6 +407,7 @@ class HubStore:
             except BaseException:
                 await self.w.execute("ROLLBACK")
                 raise
+        await self.changed()
         return row_d
 
     async def upsert_policy(self, actor: Principal, policy_id: int, preset: str, *, wait_s: float = 600.0,
@@ -428,6 +431,7 @@ class HubStore:
             )
             await self._audit(actor, "upsert_policy", str(policy_id), row_d, now)
             await self.w.execute("COMMIT")
+        await self.changed()
         return row_d
 
     # --- tickets -------------------------------------------------------------------------
@@ -444,6 +448,10 @@ class HubStore:
         d["external_id"] = row[11]
         d["opaque"] = row[12]
         return d
+
+    async def ticket_count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM tickets")
+        return int(row[0])
 
     async def ticket_by_opaque(self, opaque: str) -> dict[str, Any]:
         row = await self._one(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE opaque = ?", (opaque,))
@@ -507,6 +515,7 @@ class HubStore:
             except BaseException:
                 await self.w.execute("ROLLBACK")
                 raise
+        await self.changed()
         change_row["external_id"] = before["external_id"]
         change_row["opaque"] = opaque
         change_row["seq"] = seq
@@ -643,6 +652,7 @@ class HubStore:
             except BaseException:
                 await self.w.execute("ROLLBACK")
                 raise
+        await self.changed()
         return gate_id, enroll, expires
 
     async def _emit_zone_changes(self, zone_ids: Iterable[int], now: float) -> None:
@@ -748,6 +758,7 @@ class HubStore:
             await self._emit_zone_changes(set(zone_list) ^ set(old["zones"]), now)
             await self._audit(actor, "update_gate", gate_id, {"name": new_name, "zones": zone_list}, now)
             await self.w.execute("COMMIT")
+        await self.changed()
         return await self.gate(gate_id)
 
     async def revoke_gate(self, actor: Principal, gate_id: str) -> dict[str, Any]:
@@ -763,6 +774,7 @@ class HubStore:
             await self._emit_zone_changes(old["zones"], now)
             await self._audit(actor, "revoke_gate", gate_id, {}, now)
             await self.w.execute("COMMIT")
+        await self.changed()
         await self._notify(self.gate_revoked_listeners, gate_id)
         return await self.gate(gate_id)
 
@@ -802,6 +814,11 @@ class HubStore:
         log.warning("%s by %s: %s", command["name"], actor.name, reason)
         await self._notify(self.command_listeners, command)
         return {**state, "command_id": command["command_id"]}
+
+    async def changed(self) -> None:
+        """Tell the change listeners that new changes are committed (also after an import)."""
+        if self.change_listeners:
+            await self._notify(self.change_listeners, await self.current_seq())
 
     async def _notify(self, listeners: list[Callable[[Any], Any]], arg: Any) -> None:
         for listener in list(listeners):

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -248,6 +249,13 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
         return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def storage(_request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        log.error("storage error: %s", exc)
+        metrics.errors.labels("storage_unavailable").inc()
+        return JSONResponse({"error": {"code": "storage_unavailable", "message": f"database: {exc}"}},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

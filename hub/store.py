@@ -901,10 +901,15 @@ class HubStore:
                 try:
                     out.append(_ingest_one(con, gate_id, entries, now))
                     con.execute("RELEASE job")
-                except (HubError, sqlite3.IntegrityError, ValueError) as exc:
+                except Exception as exc:  # one gate's bad batch must not fail the others in the group
                     con.execute("ROLLBACK TO job")
                     con.execute("RELEASE job")
-                    out.append(exc if isinstance(exc, HubError) else BadInput(str(exc), code="bad_entry"))
+                    if isinstance(exc, sqlite3.OperationalError):
+                        raise  # the database itself is failing: the whole group fails
+                    if not isinstance(exc, HubError):
+                        log.warning("gate %s: batch refused: %r", gate_id, exc)
+                    out.append(exc if isinstance(exc, HubError) else BadInput(
+                        f"batch refused: {type(exc).__name__}: {exc}", code="bad_entry"))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

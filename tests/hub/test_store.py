@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import Conflict, Unauthorized
+from hub.errors import BadInput, Conflict, Unauthorized
 from hub.importer import import_tickets
 from hub.records import record_from_row
 from hub.store import HubStore, Principal, db_path, init_hub, restore_hub
@@ -193,3 +193,19 @@ async def test_an_emergency_is_recorded_and_handed_to_the_sync_layer(store: HubS
     await store.set_emergency(chief, False, "all clear")
     assert sent[-1]["name"] == "emergency_off" and not (await store.emergency())["active"]
     assert [a["action"] for a in await store.audit_log(limit=2)] == ["emergency_off", "emergency_on"]
+
+
+async def test_one_gates_unstorable_batch_does_not_fail_the_others_in_its_group(store: HubStore) -> None:
+    ids = []
+    for name in ("Good", "Bad"):
+        _g, enrol, _ = await store.create_gate(ADMIN, name)
+        ids.append((await store.enroll_gate(enrol))[0])
+    good, bad = ids
+    results = await asyncio.gather(
+        store.ingest(good, [JournalEntry(good, 1, 1.0, EntryKind.SCAN, reason="UNKNOWN")]),
+        store.ingest(bad, [JournalEntry(bad, 2**70, 1.0, EntryKind.SCAN, reason="UNKNOWN")]),
+        return_exceptions=True,
+    )
+    assert results[0].high_water == 1  # type: ignore[union-attr]
+    assert isinstance(results[1], BadInput) and results[1].code == "bad_entry"
+    assert await store.journal_high_water(bad) == 0

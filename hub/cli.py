@@ -1,0 +1,296 @@
+"""``gatehouse hub …``: create, run and administer the central hub.
+
+Administrative commands work on the data directory directly (WAL lets them run while the
+hub serves); they are recorded in the audit log as ``cli``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hub.errors import HubError
+from hub.store import ROLES, HubStore, Principal, db_path, init_hub, restore_hub
+from tickets.errors import GatehouseError
+
+T = TypeVar("T")
+CLI = Principal(f"cli:{os.environ.get('USER', 'operator')}", "admin")
+DEFAULT_DATA = Path(os.environ.get("GATEHOUSE_HUB_DATA", "hub-data"))
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="hub_cmd", metavar="COMMAND")
+
+    def cmd(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                       help="the hub's data directory (default: $GATEHOUSE_HUB_DATA or ./hub-data)")
+        p.set_defaults(func=_guard(func))
+        return p
+
+    p = cmd("init", "create the data directory, the event signing key and an admin token", _init)
+    p.add_argument("--event", type=int, required=True, help="event id (1..4294967295)")
+    p.add_argument("--name", default="", help="event name, printed on tickets")
+    p.add_argument("--key-id", type=int, default=None)
+    p.add_argument("--valid-from", type=float, default=None, help="default ticket validity start (epoch s)")
+    p.add_argument("--valid-until", type=float, default=None, help="default ticket validity end (epoch s)")
+    p.add_argument("--no-admit-on-signature", action="store_true",
+                   help="gates refuse valid signatures of tickets not yet in their replica")
+
+    p = cmd("serve", "run the hub (FastAPI under uvicorn)", _serve)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM) — enables https/wss")
+    p.add_argument("--keyfile", type=Path, default=None, help="TLS private key (PEM)")
+
+    p = cmd("import", "import tickets from a CSV, JSON or JSON Lines file (idempotent)", _import)
+    p.add_argument("file", type=Path)
+    p.add_argument("--format", choices=("csv", "json", "jsonl"), default=None)
+    p.add_argument("--errors", type=int, default=20, help="show at most this many row errors")
+
+    p = cmd("zone", "create or update a zone", _zone)
+    p.add_argument("name")
+    p.add_argument("--id", type=int, default=None)
+    p.add_argument("--capacity", type=int, default=None)
+
+    p = cmd("enroll-gate", "register a gate and print its one-time enrolment token", _enroll)
+    p.add_argument("name")
+    p.add_argument("--zones", default="", help="comma-separated zone ids or names")
+    p.add_argument("--ttl-hours", type=float, default=24.0, help="the enrolment token expires after this")
+
+    cmd("gates", "list gates", _gates)
+
+    p = cmd("rename-gate", "rename a gate", _rename)
+    p.add_argument("gate_id")
+    p.add_argument("name")
+
+    p = cmd("assign-zones", "set the zones a gate admits to", _assign)
+    p.add_argument("gate_id")
+    p.add_argument("zones", help="comma-separated zone ids or names")
+
+    p = cmd("revoke-gate", "revoke a gate: its token is refused from now on", _revoke_gate)
+    p.add_argument("gate_id")
+
+    p = cmd("token", "create an API token with a role", _token)
+    p.add_argument("--role", choices=ROLES, required=True)
+    p.add_argument("--name", required=True)
+
+    p = cmd("backup", "online backup of the hub database (safe while serving)", _backup)
+    p.add_argument("dest", type=Path)
+
+    p = cmd("restore", "replace the hub database with a backup (hub stopped); gates then re-send", _restore)
+    p.add_argument("src", type=Path)
+    p.add_argument("--force", action="store_true", help="restore even if a hub seems to be serving this data dir")
+
+    p = cmd("ticket", "show, revoke, reinstate, upgrade or transfer a ticket", _ticket)
+    p.add_argument("action", choices=("show", "revoke", "reinstate", "upgrade", "transfer", "credential"))
+    p.add_argument("ticket_id", type=int)
+    p.add_argument("--zone", type=int, default=None)
+    p.add_argument("--seat", default=None)
+    p.add_argument("--policy", type=int, default=None)
+    p.add_argument("--holder", default=None)
+
+
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report gatehouse errors as one line on stderr and exit 1, never a traceback."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except HubError as exc:
+            print(f"gatehouse hub: {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+        except (GatehouseError, OSError) as exc:
+            print(f"gatehouse hub: {exc}", file=sys.stderr)
+            return 1
+    return run
+
+
+def _with_store(data: Path, fn: Callable[[HubStore], Awaitable[T]]) -> T:
+    async def go() -> T:
+        store = await HubStore.open(data)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+    return asyncio.run(go())
+
+
+def _init(args: argparse.Namespace) -> int:
+    token = init_hub(args.data, event_id=args.event, name=args.name, key_id=args.key_id,
+                     valid_from=args.valid_from, valid_until=args.valid_until,
+                     allow_admit_on_signature=not args.no_admit_on_signature)
+    print(f"hub initialised in {args.data}", file=sys.stderr)
+    print("admin token (shown once; store it safely):", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.app import create_app
+
+    if (args.certfile is None) != (args.keyfile is None):
+        print("gatehouse hub: --certfile and --keyfile go together", file=sys.stderr)
+        return 2
+    if not db_path(args.data).exists():
+        print(f"gatehouse hub: {args.data} holds no hub; run: gatehouse hub init --data {args.data} --event N",
+              file=sys.stderr)
+        return 1
+    pid = args.data / "hub.pid"
+    pid.write_text(str(os.getpid()))
+    try:
+        uvicorn.run(create_app(args.data), host=args.host, port=args.port, log_level="info",
+                    ssl_certfile=str(args.certfile) if args.certfile else None,
+                    ssl_keyfile=str(args.keyfile) if args.keyfile else None)
+    finally:
+        pid.unlink(missing_ok=True)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hub.importer import detect_format, import_tickets
+
+    if not db_path(args.data).exists():
+        print(f"gatehouse hub: {args.data} holds no hub", file=sys.stderr)
+        return 1
+    data = args.file.read_bytes()
+    fmt = args.format or detect_format(args.file.name, data)
+    with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                  TimeRemainingColumn(), console=_stderr_console()) as progress:
+        task = progress.add_task("import", total=max(1, data.count(b"\n")))
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = import_tickets(db_path(args.data), data, fmt, progress=tick)
+
+    async def audit(store: HubStore) -> None:
+        await store.record_audit(CLI, "import", str(args.file), {k: v for k, v in report.to_json().items()
+                                                                  if k != "errors"})
+    _with_store(args.data, audit)
+    print(json.dumps({k: v for k, v in report.to_json().items() if k != "errors"}))
+    for err in report.errors[:args.errors]:
+        print(f"{args.file}:{err.line}: {err.reason}", file=sys.stderr)
+    if report.error_count > args.errors:
+        print(f"... and {report.error_count - args.errors} more row errors", file=sys.stderr)
+    return 0 if report.error_count == 0 else 3
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+    return Console(stderr=True)
+
+
+def _zone(args: argparse.Namespace) -> int:
+    row = _with_store(args.data, lambda s: s.upsert_zone(CLI, args.name, zone_id=args.id, capacity=args.capacity))
+    print(json.dumps(row))
+    return 0
+
+
+async def _zone_ids(store: HubStore, spec: str) -> list[int]:
+    by_name = {z["name"].lower(): z["zone_id"] for z in await store.zones()}
+    out = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part.isdigit():
+            out.append(int(part))
+        elif part.lower() in by_name:
+            out.append(by_name[part.lower()])
+        else:
+            raise HubError(f"unknown zone {part!r}", code="zone_not_found")
+    return out
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    async def go(store: HubStore) -> tuple[str, str, float]:
+        return await store.create_gate(CLI, args.name, await _zone_ids(store, args.zones),
+                                       ttl_s=args.ttl_hours * 3600)
+    gate_id, token, expires = _with_store(args.data, go)
+    print(f"gate {gate_id}: enrolment token (usable once, expires "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(expires))}):", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _gates(args: argparse.Namespace) -> int:
+    for g in _with_store(args.data, lambda s: s.gates()):
+        seen = time.strftime("%H:%M:%S", time.gmtime(g["last_seen"])) if g["last_seen"] else "never"
+        print(f"{g['gate_id']:<20} {g['status']:<8} zones={','.join(map(str, g['zones'])) or '-':<10} "
+              f"high_water={g['high_water']:<8} last_seen={seen}  {g['name']}")
+    return 0
+
+
+def _rename(args: argparse.Namespace) -> int:
+    print(json.dumps(_with_store(args.data, lambda s: s.update_gate(CLI, args.gate_id, name=args.name))))
+    return 0
+
+
+def _assign(args: argparse.Namespace) -> int:
+    async def go(store: HubStore) -> dict[str, Any]:
+        return await store.update_gate(CLI, args.gate_id, zones=await _zone_ids(store, args.zones))
+    print(json.dumps(_with_store(args.data, go)))
+    return 0
+
+
+def _revoke_gate(args: argparse.Namespace) -> int:
+    print(json.dumps(_with_store(args.data, lambda s: s.revoke_gate(CLI, args.gate_id))))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    print(_with_store(args.data, lambda s: s.create_token(CLI, args.name, args.role)))
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    info = _with_store(args.data, lambda s: s.backup(CLI, args.dest))
+    print(json.dumps(info))
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    pid_file = args.data / "hub.pid"
+    if pid_file.exists() and not args.force:
+        try:
+            os.kill(int(pid_file.read_text().strip()), 0)
+            print(f"gatehouse hub: a hub is serving {args.data} (pid file {pid_file}); stop it first",
+                  file=sys.stderr)
+            return 1
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+    info = restore_hub(args.data, args.src)
+    print(json.dumps(info))
+    return 0
+
+
+def _ticket(args: argparse.Namespace) -> int:
+    async def go(store: HubStore) -> dict[str, Any]:
+        if args.action == "show":
+            return await store.ticket(args.ticket_id)
+        if args.action == "revoke":
+            return await store.revoke_ticket(CLI, args.ticket_id)
+        if args.action == "reinstate":
+            return await store.reinstate_ticket(CLI, args.ticket_id)
+        if args.action == "upgrade":
+            return await store.upgrade_ticket(CLI, args.ticket_id, zone_id=args.zone, seat=args.seat,
+                                              policy_id=args.policy)
+        if args.action == "transfer":
+            if not args.holder:
+                raise HubError("transfer needs --holder", code="missing_holder")
+            return await store.transfer_ticket(CLI, args.ticket_id, args.holder)
+        from hub.credentials import credential_text
+        t = await store.ticket(args.ticket_id)
+        key = await store.signing_key()
+        return {"text": credential_text(key, int((await store.meta())["event_id"]), t)}
+    print(json.dumps(_with_store(args.data, go)))
+    return 0

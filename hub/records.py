@@ -1,0 +1,80 @@
+"""Row shapes the hub hands out: tickets, zones and policies as JSON-ready dicts.
+
+A change in the ``changes`` log carries one of these dicts (the full row after the change),
+so a gate can rebuild its replica from changes alone. :func:`record_from_row` turns a
+ticket row back into the :class:`tickets.model.TicketRecord` the gate's decision reads.
+"""
+from __future__ import annotations
+
+import base64
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from tickets.model import TicketRecord, TicketStatus
+from tickets.policy import EntryPolicy
+
+TICKET_COLUMNS = (
+    "ticket_id, number, zone_id, policy_id, valid_from, valid_until, serial, status, "
+    "rotating_secret, holder, seat, external_id, opaque"
+)
+
+
+def ticket_row(r: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+    """A ticket row (selected with :data:`TICKET_COLUMNS`) as a TicketRecord-shaped dict."""
+    secret = r[8]
+    return {
+        "ticket_id": r[0],
+        "number": r[1],
+        "zone_id": r[2],
+        "policy_id": r[3],
+        "valid_from": r[4],
+        "valid_until": r[5],
+        "serial": r[6],
+        "status": r[7],
+        "rotating_secret": base64.b64encode(secret).decode("ascii") if secret else None,
+        "holder": r[9],
+        "seat": r[10],
+    }
+
+
+def record_from_row(d: Mapping[str, Any]) -> TicketRecord:
+    """The TicketRecord for a ticket row dict (as carried by a change or a snapshot)."""
+    secret = d.get("rotating_secret")
+    return TicketRecord(
+        ticket_id=int(d["ticket_id"]),
+        number=str(d["number"]),
+        zone_id=int(d["zone_id"]),
+        policy_id=int(d["policy_id"]),
+        valid_from=float(d["valid_from"]),
+        valid_until=float(d["valid_until"]),
+        serial=int(d.get("serial", 0)),
+        status=TicketStatus(d.get("status", "valid")),
+        rotating_secret=base64.b64decode(secret) if secret else None,
+        holder=str(d.get("holder", "")),
+        seat=str(d.get("seat", "")),
+    )
+
+
+def policy_row(policy_id: int, name: str, wait_s: float, max_entries: int | None) -> dict[str, Any]:
+    p = policy_from_row({"policy_id": policy_id, "name": name, "wait_s": wait_s, "max_entries": max_entries})
+    return {
+        "policy_id": policy_id,
+        "name": name,
+        "kind": str(p.kind),
+        "passback": str(p.passback),
+        "wait_s": wait_s,
+        "passback_wait_s": p.passback_wait_s,
+        "max_entries": max_entries,
+    }
+
+
+def policy_from_row(d: Mapping[str, Any]) -> EntryPolicy:
+    return EntryPolicy.preset(
+        int(d["policy_id"]), str(d["name"]), wait_s=float(d.get("wait_s", 600.0)),
+        max_entries=d.get("max_entries"),
+    )
+
+
+def zone_row(zone_id: int, name: str, capacity: int | None, gates: list[str]) -> dict[str, Any]:
+    return {"zone_id": zone_id, "name": name, "capacity": capacity, "gates": sorted(gates)}

@@ -1,0 +1,228 @@
+"""A whole venue on one machine for integration tests: a real hub process (``gatehouse hub
+serve`` under uvicorn on 127.0.0.1) and real gate agents (simulated scanner and turnstile)
+connected over real websockets.
+
+The hub is a child process so a test can kill it with SIGKILL and start it again.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from firmware_bridge.sim import SimTurnstile
+from gate_agent.agent import GateAgent
+from gate_agent.config import GateConfig
+from gate_agent.sync_link import GateCredentials, SyncLink, attach_sync
+from hub.store import init_hub
+from scanners.sim import SimScanner
+from tests.conftest import TIMEOUT_S, eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT_ID = 4242
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fast_delays() -> Iterator[float]:
+    """Reconnect quickly in tests (production uses exponential backoff with jitter)."""
+    while True:
+        yield 0.1
+
+
+@dataclass
+class HubProcess:
+    data: Path
+    port: int
+    admin: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.data / "hub-test.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gatehouse", "hub", "serve", "--data", str(self.data), "--port", str(self.port)],
+            cwd=ROOT, stdout=log, stderr=log,
+        )
+        deadline = time.monotonic() + TIMEOUT_S * 2
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited: {(self.data / 'hub-test.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError("hub did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, exactly like a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        pid = self.data / "hub.pid"
+        if pid.exists():
+            pid.unlink()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def admin_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.admin}"},
+                                 timeout=TIMEOUT_S)
+
+    def gatehouse(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gatehouse", "hub", *args, "--data", str(self.data)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S * 3)
+
+
+@dataclass
+class Gate:
+    gate_id: str
+    agent: GateAgent
+    scanner: SimScanner
+    turnstile: SimTurnstile
+    link: SyncLink | None = None
+    walk: bool = True  # a simulated fan walks through every unlock
+
+    async def scan(self, payload: bytes | str) -> str:
+        """Present a code and return the reason the gate decided (the fan walks through an admit)."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        lane = self.agent.lane
+        assert lane is not None and self.agent.journal is not None
+        before = self.agent.journal.last_seq
+        passed_before = lane.counters["passed"]
+        await self.scanner.feed(payload)
+        await eventually(lambda: any(r["seq"] > before for r in lane.recent), what=f"decision at {self.gate_id}")
+        reason = next(r["reason"] for r in lane.recent if r["seq"] > before)
+        if reason.startswith("ADMIT") and self.walk:
+            await eventually(lambda: self.turnstile.action_names().count("release") > passed_before
+                             or self.turnstile.emergency, what="the unlock")
+            self.turnstile.walk_through()
+            await eventually(lambda: lane.counters["passed"] > passed_before, what="the passage")
+        return str(reason)
+
+
+@dataclass
+class Venue:
+    root: Path
+    hub: HubProcess
+    zones: dict[str, int] = field(default_factory=dict)
+    gates: dict[str, Gate] = field(default_factory=dict)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    async def create(cls, root: Path, *, zones: dict[str, int] | None = None, tickets_per_zone: int = 50) -> Venue:
+        data = root / "hub"
+        admin = init_hub(data, event_id=EVENT_ID, name="Integration cup",
+                         valid_from=time.time() - 3600, valid_until=time.time() + 86_400)
+        hub = HubProcess(data, free_port(), admin)
+        hub.start()
+        venue = cls(root, hub)
+        async with hub.admin_client() as c:
+            for name, capacity in (zones or {"North": 1000, "South": 1000}).items():
+                r = await c.post("/api/v1/zones", json={"name": name, "capacity": capacity})
+                r.raise_for_status()
+                venue.zones[name] = r.json()["zone_id"]
+            rows = [{"number": f"{zone[:1]}{i:05d}", "zone": zone, "holder": f"Fan {zone} {i}",
+                     "seat": f"{zone[:1]}-{i // 20}-{i % 20}"} for zone in venue.zones for i in range(tickets_per_zone)]
+            r = await c.post("/api/v1/tickets/import?format=json", json=rows)
+            r.raise_for_status()
+            listed = await c.get("/api/v1/tickets", params={"limit": 10_000})
+            listed.raise_for_status()
+            body = listed.json()
+            venue.tickets = body["tickets"] if isinstance(body, dict) else body
+        return venue
+
+    def ticket(self, number: str) -> dict[str, Any]:
+        return next(t for t in self.tickets if t["number"] == number)
+
+    async def credential(self, number: str) -> str:
+        async with self.hub.admin_client() as c:
+            r = await c.get(f"/api/v1/tickets/{self.ticket(number)['ticket_id']}/credential")
+            r.raise_for_status()
+            body = r.json()
+            return str(body["text"])
+
+    async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0) -> Gate:
+        async with self.hub.admin_client() as c:
+            r = await c.post("/api/v1/gates", json={"name": name, "zones": [self.zones[z] for z in zones]})
+            r.raise_for_status()
+            enrolment = r.json()["enrolment_token"]
+            r = await c.post("/api/v1/enroll", json={"token": enrolment})
+            r.raise_for_status()
+            body = r.json()
+        gate_id, token = body["gate_id"], body["token"]
+        from gate_agent.enrolment import save_enrolment, seed_replica
+
+        data = self.root / f"gate-{gate_id}"
+        save_enrolment(data, self.hub.url, body)
+        await seed_replica(data / "replica.sqlite3", body["event"])
+        cfg = GateConfig(gate_id=gate_id, data_dir=data, passage_timeout_s=passage_timeout_s, status_port=0)
+        return await self._start_gate(cfg, GateCredentials(gate_id, token, self.hub.url))
+
+    async def _start_gate(self, cfg: GateConfig, creds: GateCredentials) -> Gate:
+        scanner, turnstile = SimScanner(), SimTurnstile()
+        agent = GateAgent(cfg, scanner=scanner, turnstile=turnstile, serve_status=False)
+        await agent.start()
+        link = await attach_sync(agent, credentials=creds, reconnect_delays=fast_delays)
+        gate = Gate(cfg.gate_id, agent, scanner, turnstile, link)
+        self.gates[cfg.gate_id] = gate
+        return gate
+
+    async def restart_gate(self, gate: Gate) -> Gate:
+        await self.stop_gate(gate)
+        creds = GateCredentials.load(gate.agent.config.credentials_path)
+        assert creds is not None
+        return await self._start_gate(gate.agent.config, creds)
+
+    async def stop_gate(self, gate: Gate) -> None:
+        if gate.link is not None:
+            await gate.link.close()
+        await gate.agent.stop()
+
+    async def online(self, *gates: Gate) -> None:
+        for g in gates or tuple(self.gates.values()):
+            await eventually(lambda g=g: g.agent.ladder.mode.value == "ONLINE", timeout=TIMEOUT_S * 2,
+                             what=f"{g.gate_id} ONLINE")
+
+    async def hub_count(self, gate_id: str) -> int:
+        async with self.hub.admin_client() as c:
+            r = await c.get("/api/v1/validations", params={"gate_id": gate_id, "limit": 100_000})
+            r.raise_for_status()
+            body = r.json()
+            items = body["validations"] if isinstance(body, dict) else body
+            return len(items)
+
+    async def close(self) -> None:
+        for g in list(self.gates.values()):
+            await self.stop_gate(g)
+        self.hub.stop()
+
+
+async def settle() -> None:
+    await asyncio.sleep(0)

@@ -66,7 +66,7 @@ async def test_hub_killed_mid_burst_gates_keep_admitting_then_drain_exactly(venu
         assert await a.scan(north[i]) == "ADMIT"  # no stall: decisions never wait on the hub
         assert await b.scan(south[i]) == "ADMIT"
     assert await a.scan(north[0]) == "ALREADY_USED"
-    venue.hub.start()
+    await venue.hub.astart()
     await venue.online(a, b)
     for g in (a, b):
         assert g.agent.journal is not None
@@ -83,15 +83,15 @@ async def test_hub_restored_from_an_old_backup_gets_every_validation_back_unaske
     assert a.agent.journal is not None
     await eventually(lambda: a.agent.sync_status()["backlog"] == 0, what="first drain")  # type: ignore[misc]
     backup = venue.root / "backup.db"
-    assert venue.hub.gatehouse("backup", str(backup)).returncode == 0
+    assert await venue.hub.agatehouse("backup", str(backup)).returncode == 0
     for code in codes[3:]:
         assert await a.scan(code) == "ADMIT"
     await eventually(lambda: a.agent.sync_status()["backlog"] == 0, what="second drain")  # type: ignore[misc]
     held_before = await venue.hub_count(a.gate_id)
     venue.hub.kill()
-    restored = venue.hub.gatehouse("restore", str(backup), "--force")
+    restored = await venue.hub.agatehouse("restore", str(backup), "--force")
     assert restored.returncode == 0, restored.stderr
-    venue.hub.start()
+    await venue.hub.astart()
     assert await venue.hub_count(a.gate_id) < held_before  # the restore really lost data…
     await eventually(lambda: a.agent.ladder.mode.value == "ONLINE", timeout=TIMEOUT_S * 2, what="reconnect")
     await eventually(lambda: a.agent.sync_status()["backlog"] == 0, what="re-send")  # type: ignore[misc]
@@ -134,7 +134,7 @@ async def test_gate_agent_killed_mid_burst_loses_no_admit_and_resumes_sync(venue
         r = await c.post("/api/v1/gates", json={"name": "North K", "zones": [venue.zones["North"]]})
         token = r.json()["enrolment_token"]
     data = venue.root / "gate-k"
-    enrolled = subprocess.run([sys.executable, "-m", "gatehouse", "gate", "enroll", "--hub", venue.hub.url,
+    enrolled = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gatehouse", "gate", "enroll", "--hub", venue.hub.url,
                                "--token", token, "--data-dir", str(data)], cwd=ROOT, capture_output=True, text=True,
                               timeout=TIMEOUT_S * 3)
     assert enrolled.returncode == 0, enrolled.stderr

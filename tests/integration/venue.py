@@ -90,6 +90,13 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    async def astart(self) -> None:
+        """:meth:`start` off the event loop, so gates in this loop keep running meanwhile."""
+        await asyncio.to_thread(self.start)
+
+    async def agatehouse(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(self.gatehouse, *args)
+
     def admin_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.admin}"},
                                  timeout=TIMEOUT_S)
@@ -141,7 +148,7 @@ class Venue:
         admin = init_hub(data, event_id=EVENT_ID, name="Integration cup",
                          valid_from=time.time() - 3600, valid_until=time.time() + 86_400)
         hub = HubProcess(data, free_port(), admin)
-        hub.start()
+        await hub.astart()
         venue = cls(root, hub)
         async with hub.admin_client() as c:
             for name, capacity in (zones or {"North": 1000, "South": 1000}).items():

@@ -83,7 +83,7 @@ async def test_hub_restored_from_an_old_backup_gets_every_validation_back_unaske
     assert a.agent.journal is not None
     await eventually(lambda: a.agent.sync_status()["backlog"] == 0, what="first drain")  # type: ignore[misc]
     backup = venue.root / "backup.db"
-    assert await venue.hub.agatehouse("backup", str(backup)).returncode == 0
+    assert (await venue.hub.agatehouse("backup", str(backup))).returncode == 0
     for code in codes[3:]:
         assert await a.scan(code) == "ADMIT"
     await eventually(lambda: a.agent.sync_status()["backlog"] == 0, what="second drain")  # type: ignore[misc]

@@ -1,8 +1,8 @@
-"""A whole venue on one machine for integration tests: a real hub process (``gatehouse hub
-serve`` under uvicorn on 127.0.0.1) and real gate agents (simulated scanner and turnstile)
-connected over real websockets.
+"""A whole venue on one machine: a real hub process (``gatehouse hub serve`` under uvicorn on
+127.0.0.1) and real gate agents (simulated scanner and turnstile) over real websockets.
 
-The hub is a child process so a test can kill it with SIGKILL and start it again.
+Used by ``gatehouse demo``, the drill and load benchmarks, and the integration tests. The
+hub is a child process so a drill (or a test) can kill it with SIGKILL and start it again.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,19 @@ from gate_agent.config import GateConfig
 from gate_agent.sync_link import GateCredentials, SyncLink, attach_sync
 from hub.store import init_hub
 from scanners.sim import SimScanner
-from tests.conftest import TIMEOUT_S, eventually
+
+#: every wait in a venue scales from this (GATEHOUSE_TEST_TIMEOUT raises it on slow machines)
+TIMEOUT_S = float(os.environ.get("GATEHOUSE_TEST_TIMEOUT", "10"))
+
+
+async def eventually(condition: Callable[[], object], timeout: float = TIMEOUT_S, what: str = "condition") -> None:
+    """Wait (yielding to the loop) until ``condition()`` is truthy; fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
+        await asyncio.sleep(0.005)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_ID = 4242

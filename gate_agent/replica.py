@@ -19,6 +19,7 @@ forward. A file *newer* than this software understands raises
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sqlite3
@@ -142,6 +143,9 @@ class Replica:
     def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
         self.path = path
         self._db = db
+        # One connection, many coroutines (sync batches, passages, fan-out): transactions
+        # must not interleave, or a second BEGIN lands inside the first.
+        self._tx = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Replica:
@@ -183,13 +187,14 @@ class Replica:
         return None if row is None else str(row[0])
 
     async def set_meta(self, values: Mapping[str, object]) -> None:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._set_meta_in_tx(values)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
+        async with self._tx:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._set_meta_in_tx(values)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
 
     async def _set_meta_in_tx(self, values: Mapping[str, object]) -> None:
         await self._db.executemany(
@@ -218,20 +223,21 @@ class Replica:
         policies: Iterable[EntryPolicy],
         allow_admit_on_signature: bool = True,
     ) -> None:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._set_meta_in_tx({"event_id": event_id, "allow_admit_on_signature": int(allow_admit_on_signature)})
-            await self._db.execute("DELETE FROM keys")
-            await self._db.executemany(
-                "INSERT INTO keys(key_id, ed25519) VALUES (?, ?)",
-                [(k.key_id, k.to_dict()["ed25519"]) for k in keyring],
-            )
-            await self._replace_zones(zones)
-            await self._replace_policies(policies)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
+        async with self._tx:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._set_meta_in_tx({"event_id": event_id, "allow_admit_on_signature": int(allow_admit_on_signature)})
+                await self._db.execute("DELETE FROM keys")
+                await self._db.executemany(
+                    "INSERT INTO keys(key_id, ed25519) VALUES (?, ?)",
+                    [(k.key_id, k.to_dict()["ed25519"]) for k in keyring],
+                )
+                await self._replace_zones(zones)
+                await self._replace_policies(policies)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
 
     async def _replace_zones(self, zones: Iterable[Zone]) -> None:
         await self._db.execute("DELETE FROM zones")
@@ -263,46 +269,47 @@ class Replica:
         now = time.time() if now is None else now
         rows = list(records)
         tombstones = [(r.ticket_id, str(r.status), r.serial, now) for r in rows if r.status is not TicketStatus.VALID]
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            if rows:
-                valid = [r for r in rows if r.status is TicketStatus.VALID]
-                if from_snapshot:
-                    await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ? AND serial < ?",
-                                               [(r.ticket_id, r.serial) for r in valid])
-                else:
-                    await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ?", [(r.ticket_id,) for r in valid])
-                await self._db.executemany(_UPSERT_TICKET, [record_to_row(r) for r in rows])
-                # Re-apply remembered revocations that the incoming rows would undo.
-                await self._db.execute(
-                    "UPDATE tickets SET status = revoked.status FROM revoked "
-                    "WHERE revoked.ticket_id = tickets.ticket_id AND tickets.status = 'valid'"
-                )
-            if tombstones:
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO revoked(ticket_id, status, serial, at) VALUES (?,?,?,?)", tombstones
-                )
-            if zones is not None:
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO zones(zone_id, name, gates, capacity) VALUES (?,?,?,?)",
-                    [(z.zone_id, z.name, json.dumps(sorted(z.gates)), z.capacity) for z in zones],
-                )
-            if policies is not None:
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO policies(policy_id, name, kind, passback, wait_s, max_entries) "
-                    "VALUES (?,?,?,?,?,?)",
-                    [(p.policy_id, p.name, str(p.kind), str(p.passback), p.passback_wait_s, p.max_entries)
-                     for p in policies],
-                )
-            values: dict[str, object] = {"synced_at": now, **(meta or {})}
-            if cursor is not None:
-                values["cursor"] = cursor
-            await self._set_meta_in_tx(values)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        return len(rows)
+        async with self._tx:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if rows:
+                    valid = [r for r in rows if r.status is TicketStatus.VALID]
+                    if from_snapshot:
+                        await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ? AND serial < ?",
+                                                   [(r.ticket_id, r.serial) for r in valid])
+                    else:
+                        await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ?", [(r.ticket_id,) for r in valid])
+                    await self._db.executemany(_UPSERT_TICKET, [record_to_row(r) for r in rows])
+                    # Re-apply remembered revocations that the incoming rows would undo.
+                    await self._db.execute(
+                        "UPDATE tickets SET status = revoked.status FROM revoked "
+                        "WHERE revoked.ticket_id = tickets.ticket_id AND tickets.status = 'valid'"
+                    )
+                if tombstones:
+                    await self._db.executemany(
+                        "INSERT OR REPLACE INTO revoked(ticket_id, status, serial, at) VALUES (?,?,?,?)", tombstones
+                    )
+                if zones is not None:
+                    await self._db.executemany(
+                        "INSERT OR REPLACE INTO zones(zone_id, name, gates, capacity) VALUES (?,?,?,?)",
+                        [(z.zone_id, z.name, json.dumps(sorted(z.gates)), z.capacity) for z in zones],
+                    )
+                if policies is not None:
+                    await self._db.executemany(
+                        "INSERT OR REPLACE INTO policies(policy_id, name, kind, passback, wait_s, max_entries) "
+                        "VALUES (?,?,?,?,?,?)",
+                        [(p.policy_id, p.name, str(p.kind), str(p.passback), p.passback_wait_s, p.max_entries)
+                         for p in policies],
+                    )
+                values: dict[str, object] = {"synced_at": now, **(meta or {})}
+                if cursor is not None:
+                    values["cursor"] = cursor
+                await self._set_meta_in_tx(values)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            return len(rows)
 
     async def bulk_load(self, rows: Iterable[tuple[Any, ...]], *, batch: int = 50_000,
                         progress: Callable[[int], Awaitable[None] | None] | None = None) -> int:
@@ -321,27 +328,29 @@ class Replica:
         return total
 
     async def _load_chunk(self, chunk: list[tuple[Any, ...]]) -> int:
-        await self._db.execute("BEGIN IMMEDIATE")
-        await self._db.executemany(_UPSERT_TICKET, chunk)
-        await self._db.execute("COMMIT")
-        return len(chunk)
+        async with self._tx:
+            await self._db.execute("BEGIN IMMEDIATE")
+            await self._db.executemany(_UPSERT_TICKET, chunk)
+            await self._db.execute("COMMIT")
+            return len(chunk)
 
-    # --- entry state ----------------------------------------------------------------------
+        # --- entry state ----------------------------------------------------------------------
     async def put_entry_states(self, states: Mapping[int, EntryState], *, journal_seq: int | None = None) -> None:
         """Store entry states (own passages, or admits fanned out from other gates)."""
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._db.executemany(
-                "INSERT OR REPLACE INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
-                "VALUES (?,?,?,?,?)",
-                [(tid, s.entries, int(s.inside), s.last_entry_at, s.last_exit_at) for tid, s in states.items()],
-            )
-            if journal_seq is not None:
-                await self._set_meta_in_tx({"journal_applied_seq": journal_seq})
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
+        async with self._tx:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
+                    "VALUES (?,?,?,?,?)",
+                    [(tid, s.entries, int(s.inside), s.last_entry_at, s.last_exit_at) for tid, s in states.items()],
+                )
+                if journal_seq is not None:
+                    await self._set_meta_in_tx({"journal_applied_seq": journal_seq})
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
 
 
 def _statements(script: str) -> list[str]:

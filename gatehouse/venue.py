@@ -127,8 +127,9 @@ class Gate:
     link: SyncLink | None = None
     walk: bool = True  # a simulated fan walks through every unlock
 
-    async def scan(self, payload: bytes | str) -> str:
+    async def scan(self, payload: bytes | str, *, walk: bool | None = None) -> str:
         """Present a code and return the reason the gate decided (the fan walks through an admit)."""
+        walk = self.walk if walk is None else walk
         if isinstance(payload, str):
             payload = payload.encode()
         lane = self.agent.lane
@@ -138,7 +139,7 @@ class Gate:
         await self.scanner.feed(payload)
         await eventually(lambda: any(r["seq"] > before for r in lane.recent), what=f"decision at {self.gate_id}")
         reason = next(r["reason"] for r in lane.recent if r["seq"] > before)
-        if reason.startswith("ADMIT") and self.walk:
+        if reason.startswith("ADMIT") and walk:
             await eventually(lambda: self.turnstile.action_names().count("release") > passed_before
                              or self.turnstile.emergency, what="the unlock")
             self.turnstile.walk_through()
@@ -155,11 +156,12 @@ class Venue:
     tickets: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    async def create(cls, root: Path, *, zones: dict[str, int] | None = None, tickets_per_zone: int = 50) -> Venue:
+    async def create(cls, root: Path, *, zones: dict[str, int] | None = None, tickets_per_zone: int = 50,
+                     port: int | None = None, event_name: str = "Integration cup") -> Venue:
         data = root / "hub"
-        admin = init_hub(data, event_id=EVENT_ID, name="Integration cup",
+        admin = init_hub(data, event_id=EVENT_ID, name=event_name,
                          valid_from=time.time() - 3600, valid_until=time.time() + 86_400)
-        hub = HubProcess(data, free_port(), admin)
+        hub = HubProcess(data, port or free_port(), admin)
         await hub.astart()
         venue = cls(root, hub)
         async with hub.admin_client() as c:
@@ -187,7 +189,8 @@ class Venue:
             body = r.json()
             return str(body["text"])
 
-    async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0) -> Gate:
+    async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0,
+                       status_port: int | None = None) -> Gate:
         async with self.hub.admin_client() as c:
             r = await c.post("/api/v1/gates", json={"name": name, "zones": [self.zones[z] for z in zones]})
             r.raise_for_status()
@@ -201,12 +204,14 @@ class Venue:
         data = self.root / f"gate-{gate_id}"
         save_enrolment(data, self.hub.url, body)
         await seed_replica(data / "replica.sqlite3", body["event"])
-        cfg = GateConfig(gate_id=gate_id, data_dir=data, passage_timeout_s=passage_timeout_s, status_port=0)
-        return await self._start_gate(cfg, GateCredentials(gate_id, token, self.hub.url))
+        cfg = GateConfig(gate_id=gate_id, data_dir=data, passage_timeout_s=passage_timeout_s,
+                         status_port=status_port or 0)
+        return await self._start_gate(cfg, GateCredentials(gate_id, token, self.hub.url),
+                                      serve_status=status_port is not None)
 
-    async def _start_gate(self, cfg: GateConfig, creds: GateCredentials) -> Gate:
+    async def _start_gate(self, cfg: GateConfig, creds: GateCredentials, *, serve_status: bool = False) -> Gate:
         scanner, turnstile = SimScanner(), SimTurnstile()
-        agent = GateAgent(cfg, scanner=scanner, turnstile=turnstile, serve_status=False)
+        agent = GateAgent(cfg, scanner=scanner, turnstile=turnstile, serve_status=serve_status)
         await agent.start()
         link = await attach_sync(agent, credentials=creds, reconnect_delays=fast_delays)
         gate = Gate(cfg.gate_id, agent, scanner, turnstile, link)

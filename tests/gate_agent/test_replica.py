@@ -141,3 +141,18 @@ async def test_a_hundred_thousand_ticket_replica_builds_in_seconds(tmp_path: Pat
     assert await replica.bulk_load(event.rows()) == 100_000
     assert time.perf_counter() - t0 < 20  # 1,000,000 takes ~4 s here: see docs/benchmarks.md
     await replica.close()
+
+
+async def test_concurrent_writers_never_interleave_transactions(tmp_path: Path) -> None:
+    import asyncio
+
+    replica = await Replica.open(tmp_path / "r.sqlite3")
+    reader = ReplicaReader(replica.path)
+    await asyncio.gather(
+        *(replica.put_entry_states({i: EntryState(1, True, float(i))}) for i in range(50)),
+        *(replica.apply_tickets([rec(1000 + i)], cursor=i) for i in range(50)),
+    )
+    assert all(reader.entry_state(i).entries == 1 for i in range(50))
+    assert all(reader.ticket_by_id(1000 + i) is not None for i in range(50))
+    reader.close()
+    await replica.close()

@@ -55,6 +55,7 @@ from tickets.manifest import (
     validate_pin,
 )
 from tickets.model import Direction, EntryState, Zone
+from tickets.policy import EntryKind as PolicyKind
 from tickets.policy import EntryPolicy, evaluate_entry, record_passage
 from tickets.rotating import new_secret
 
@@ -1544,6 +1545,7 @@ def _check_double_admit(con: sqlite3.Connection, ticket_id: int, gate_id: str, s
     if len(rows) < 2:
         return []
     state = EntryState()
+    first: tuple[str, int, str] | None = None
     prev: tuple[str, int, str] | None = None
     found: list[dict[str, Any]] = []
     for g, s, at, direction, kind in rows:
@@ -1551,13 +1553,16 @@ def _check_double_admit(con: sqlite3.Connection, ticket_id: int, gate_id: str, s
             state = record_passage(state, Direction.OUT, at)
             continue
         reason, _flags = evaluate_entry(policy, state, at)
-        if not reason.admits and prev is not None and (gate_id, seq) in ((g, s), (prev[0], prev[1])):
+        # a single-entry ticket's first admission is the one that stands; others pair with it
+        anchor = first if policy.kind is PolicyKind.SINGLE else prev
+        if not reason.admits and anchor is not None and (gate_id, seq) in ((g, s), (anchor[0], anchor[1])):
             found += _add_conflict(
-                con, "double_admit", ticket_id, (prev[0], prev[1]), (g, s),
-                {"policy": policy.name, "would_be": str(reason), "first_kind": prev[2], "second_kind": kind,
-                 "pair": _pair(prev[2], kind), "message": "admitted twice where the entry policy forbids it"}, now)
+                con, "double_admit", ticket_id, (anchor[0], anchor[1]), (g, s),
+                {"policy": policy.name, "would_be": str(reason), "first_kind": anchor[2], "second_kind": kind,
+                 "pair": _pair(anchor[2], kind), "message": "admitted twice where the entry policy forbids it"}, now)
         state = record_passage(state, Direction.IN, at)
         prev = (g, s, kind)
+        first = first or prev
     return found
 
 

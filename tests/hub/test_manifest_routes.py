@@ -14,9 +14,11 @@ import httpx
 import pytest
 
 from gatehouse.cli import main as gatehouse_main
+from hub.reconcile import find_conflicts
 from tests.hub.conftest import Hub
 from tickets.entry import EntryKind, JournalEntry
 from tickets.manifest import PinHash, check_code, verify_pin
+from tickets.policy import STRICTEST
 
 _names = count(1)
 needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
@@ -264,6 +266,30 @@ def test_a_paper_batch_with_an_unknown_or_foreign_number_is_refused_whole(hub: H
         assert viewer.post(f"/api/v1/gates/{gate.gate_id}/paper-ticks",
                            json={"tickets": ["PM-1"]}).status_code == 403
     assert theirs
+
+
+def test_the_store_and_the_pure_cross_check_agree_on_three_admits_of_one_ticket(hub: Hub,
+                                                                                admin: httpx.Client) -> None:
+    zone = _zone(admin, "Cross Check")
+    a, b, c = (_gate(hub, admin, [zone]) for _ in range(3))
+    tid = _import(admin, ["CC-1,Cross Check,single,Cass"])["CC-1"]
+    now = time.time()
+    _post(a, [JournalEntry(gate_id=a.gate_id, seq=1, at=now, kind=EntryKind.MANUAL, reason="ADMIT",
+                           ticket_number="CC1", raw=b"CC1", staff_id="ST-1")])
+    _post(b, [JournalEntry(gate_id=b.gate_id, seq=1, at=now + 10, kind=EntryKind.SCAN, reason="ADMIT",
+                           ticket_id=tid, raw=b"GH1:X")])
+    with hub.client(_token(admin, "supervisor")) as sup:
+        sup.post(f"/api/v1/gates/{c.gate_id}/paper-ticks", json={"tickets": [{"number": "CC-1", "at": now + 20}]})
+    stored = {((x["first"]["gate_id"], x["first"]["seq"]), (x["second"]["gate_id"], x["second"]["seq"]),
+               x["detail"]["pair"])
+              for x in admin.get("/api/v1/conflicts").json() if x["ticket_id"] == tid}
+    entries = [JournalEntry.from_wire({k: v for k, v in v.items() if k != "received_at"})
+               for v in admin.get("/api/v1/validations", params={"ticket_id": tid}).json()]
+    pure = {((x.first.gate_id, x.first.seq), (x.second.gate_id, x.second.seq), str(x.kind))
+            for x in find_conflicts(entries, lambda _tid: STRICTEST)}
+    assert stored == pure
+    assert {pair for _f, _s, pair in stored} == {"manual+scan", "manual+manual"}
+    assert all(f == (a.gate_id, 1) for f, _s, _p in stored)  # the first admission is the one that stands
 
 
 # --- the CLI -------------------------------------------------------------------------------------

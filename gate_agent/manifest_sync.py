@@ -60,9 +60,8 @@ class FetchResult:
 
 def _manifest_url(hub_url: str, gate_id: str) -> str:
     base = hub_url.rstrip("/")
-    for suffix in ("/ws/gate",):
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
+    if base.endswith("/ws/gate"):  # a hub_url written as the websocket address
+        base = base[: -len("/ws/gate")]
     if base.startswith("wss://"):
         base = "https://" + base[len("wss://"):]
     elif base.startswith("ws://"):
@@ -106,6 +105,7 @@ class ManifestSync:
         self.last: FetchResult | None = None
         self.last_error: str | None = None
         self._refreshed = asyncio.Condition()
+        self._one_at_a_time = asyncio.Lock()  # two downloads would restart each other's staging
 
     # --- driving the loop ---------------------------------------------------------------
     def on_state(self, state: str) -> None:
@@ -159,7 +159,8 @@ class ManifestSync:
     async def refresh(self) -> FetchResult:
         """Fetch the manifest and stewards once; raises on failure (the old manifest stays)."""
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with httpx.AsyncClient(headers=headers, verify=self.verify, timeout=REQUEST_TIMEOUT_S) as client:
+        async with self._one_at_a_time, httpx.AsyncClient(headers=headers, verify=self.verify,
+                                                          timeout=REQUEST_TIMEOUT_S) as client:
             for _attempt in range(MAX_RESTARTS):
                 result = await self._download(client)
                 if result is not None:

@@ -59,7 +59,7 @@ class StewardIn(_Body):
 
 class PaperTickBody(_Body):
     number: str = Field(min_length=1, max_length=64)
-    at: float | None = None
+    at: float | None = Field(default=None, ge=0)
     steward_id: str | None = Field(default=None, max_length=64)
 
 

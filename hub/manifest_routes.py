@@ -42,8 +42,10 @@ DEFAULT_PAGE_ROWS = 5000
 MAX_PAGE_ROWS = 20_000
 #: tickets in one paper-ticks request (a whole gate's sheets fit; larger batches: split)
 MAX_PAPER_TICKS = 20_000
-#: manifest versions kept in memory (each gate's latest two, for a few dozen gates)
-CACHE_VERSIONS = 64
+#: versions of one gate's manifest kept (the one a gate may still be paging through, and the new one)
+VERSIONS_PER_GATE = 2
+#: rows kept across all cached manifests (about 1 KB each in memory)
+MAX_CACHED_ROWS = 250_000
 
 
 class _Body(BaseModel):
@@ -69,14 +71,16 @@ class PaperTicksIn(_Body):
 
 
 class ManifestCache:
-    """Gate manifests by ``(gate_id, hub_seq)``, least recently used dropped first.
+    """Gate manifests by ``(gate_id, hub_seq)``: each gate's latest few, least recently used
+    dropped first beyond ``max_rows`` rows in all.
 
-    Concurrent requests for a version not yet read share one read (a lock per key), so a
-    dozen gates reconnecting at once cost one database read each, not a dozen.
+    Concurrent requests for a gate's version not yet read share one read (a lock per
+    gate), so a gate asking again while its manifest is being read costs nothing more.
     """
 
-    def __init__(self, size: int = CACHE_VERSIONS) -> None:
-        self.size = size
+    def __init__(self, *, per_gate: int = VERSIONS_PER_GATE, max_rows: int = MAX_CACHED_ROWS) -> None:
+        self.per_gate = per_gate
+        self.max_rows = max_rows
         self._items: OrderedDict[tuple[str, int], GateManifest] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -89,8 +93,14 @@ class ManifestCache:
     def put(self, m: GateManifest) -> None:
         self._items[(m.gate_id, m.hub_seq)] = m
         self._items.move_to_end((m.gate_id, m.hub_seq))
-        while len(self._items) > self.size:
+        mine = sorted(seq for gate, seq in self._items if gate == m.gate_id)
+        for seq in mine[:-self.per_gate]:
+            del self._items[(m.gate_id, seq)]
+        while len(self._items) > 1 and sum(len(x.rows) for x in self._items.values()) > self.max_rows:
             self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     async def current(self, store: HubStore, gate_id: str) -> GateManifest:
         """The gate's manifest at the hub's current sequence number (read if not cached)."""

@@ -17,7 +17,7 @@ import pytest
 
 from firmware_bridge.sim import SimTurnstile
 from gate_agent.agent import GateAgent
-from gate_agent.config import GateConfig
+from gate_agent.config import GateConfig, config_from_dict, load_config
 from gate_agent.manifest import ManifestStore
 from gate_agent.manifest_sync import ManifestFetchError, ManifestSync
 from gate_agent.modes import Mode
@@ -27,6 +27,7 @@ from scanners.sim import SimScanner
 from tests.conftest import TIMEOUT_S, eventually
 from tests.hub.conftest import Hub, start_hub
 from tickets.entry import EntryKind
+from tickets.errors import ConfigError
 from tickets.model import Direction
 
 #: tickets per zone in the test event (small: the 60,000-row path is the hub's benchmark)
@@ -219,3 +220,12 @@ async def test_manifest_fetching_never_holds_up_a_manual_admit(venue: Venue, gat
         assert result.admitted, result
         g.turnstile.walk_through()
     assert g.puller.refreshes > 3 and worst < 2.0
+
+
+def test_manifest_refresh_is_a_gate_config_key_with_sane_bounds() -> None:
+    assert config_from_dict({"gate_id": "g", "data_dir": "/tmp/g"}).manifest_refresh_s == 300.0
+    assert config_from_dict({"gate_id": "g", "data_dir": "/tmp/g", "manifest_refresh_s": 60}).manifest_refresh_s == 60.0
+    with pytest.raises(ConfigError, match="manifest_refresh_s"):
+        config_from_dict({"gate_id": "g", "data_dir": "/tmp/g", "manifest_refresh_s": 0})
+    example = Path(__file__).resolve().parents[2] / "deploy" / "pi" / "gate.toml.example"
+    assert load_config(example).manifest_refresh_s == 300.0

@@ -14,7 +14,10 @@ import httpx
 import pytest
 
 from gatehouse.cli import main as gatehouse_main
+from hub.manifest import sample_rows
+from hub.manifest_routes import ManifestCache
 from hub.reconcile import find_conflicts
+from hub.store import GateManifest
 from tests.hub.conftest import Hub
 from tickets.entry import EntryKind, JournalEntry
 from tickets.manifest import PinHash, check_code, verify_pin
@@ -312,3 +315,18 @@ def test_cli_adds_a_steward_from_stdin_and_writes_every_gates_manifest(hub: Hub,
                            "--data", str(hub.data)]) == 0
     assert "CLI-1" in (tmp_path / "all" / f"manifest-{gate.gate_id}.csv").read_text(encoding="utf-8-sig")
     assert gatehouse_main(["hub", "manifest", "--gate", "nope", "--out", str(out), "--data", str(hub.data)]) == 1
+
+
+def test_the_manifest_cache_keeps_each_gates_latest_versions_within_a_row_budget() -> None:
+    rows = tuple(sample_rows(10))
+
+    def version(gate: str, seq: int, n: int = 10) -> GateManifest:
+        return GateManifest(gate, gate, 1, "E", seq, 0.0, rows[:n])
+
+    cache = ManifestCache(per_gate=2, max_rows=35)
+    for seq in (1, 2, 3):
+        cache.put(version("a", seq))
+    assert (cache.get("a", 1), cache.get("a", 2) is not None, cache.get("a", 3) is not None) == (None, True, True)
+    cache.put(version("b", 1))
+    cache.put(version("c", 1))  # 40 rows: over budget, the least recently used goes
+    assert len(cache) == 3 and cache.get("a", 2) is None and cache.get("c", 1) is not None

@@ -1437,7 +1437,9 @@ def _store_entries(con: sqlite3.Connection, gate_id: str, entries: list[JournalE
     resolved: dict[int, int] = {}
     for e in new:
         if e.ticket_id is None and e.ticket_number:
-            hit = _ticket_by_number(con, e.ticket_number)
+            # only a steward's typed number is worth the normalized look-up (a table scan)
+            hit = _ticket_by_number(con, e.ticket_number,
+                                    normalized=e.kind is EntryKind.MANUAL and e.admitted)
             if hit is not None:
                 resolved[id(e)] = hit
     con.executemany(
@@ -1467,15 +1469,15 @@ def _store_entries(con: sqlite3.Connection, gate_id: str, entries: list[JournalE
             _not_passed(con, gate_id, e.ref_seq, now)
 
 
-def _ticket_by_number(con: sqlite3.Connection, number: str) -> int | None:
+def _ticket_by_number(con: sqlite3.Connection, number: str, *, normalized: bool = True) -> int | None:
     """The ticket a typed number names: exact first, then ignoring spaces, dashes and case.
 
     A steward's typed number is normalized at the gate (``"MAN-1"`` → ``"MAN1"``), so the
-    fallback compares normalized forms. It scans the ticket table, which is fine: only
-    number-only entries (manual overrides) get here.
+    fallback compares normalized forms. It scans the ticket table, so ingest asks for it
+    only for manual admits (a few per event), never for every unreadable barcode.
     """
     hit = con.execute("SELECT ticket_id FROM tickets WHERE number = ?", (number,)).fetchone()
-    if hit is None:
+    if hit is None and normalized:
         key = normalize_number(number)
         found = con.execute("SELECT ticket_id FROM tickets WHERE gh_norm(number) = ? LIMIT 2", (key,)).fetchall()
         hit = found[0] if len(found) == 1 else None  # two tickets normalizing alike: leave it to a human

@@ -21,6 +21,8 @@ class GateConfig:
     ca_file: Path | None = None
     passage_timeout_s: float = 8.0
     max_replica_age_s: float = 6 * 3600.0
+    #: how often the gate pulls its manifest and stewards while online (and at each reconnect)
+    manifest_refresh_s: float = 300.0
     status_host: str = "127.0.0.1"
     status_port: int = 8081
     scanner: Mapping[str, Any] = field(default_factory=lambda: {"backend": "sim"})
@@ -72,6 +74,9 @@ def config_from_dict(data: Mapping[str, Any], base: Path = Path(".")) -> GateCon
     timeout = float(opt("passage_timeout_s", (int, float), 8.0))
     if not 0.5 <= timeout <= 120:
         raise ConfigError("passage_timeout_s", "must be between 0.5 and 120 seconds")
+    refresh = float(opt("manifest_refresh_s", (int, float), 300.0))
+    if not 1 <= refresh <= 86400:
+        raise ConfigError("manifest_refresh_s", "must be between 1 and 86400 seconds")
     port = opt("status_port", int, 8081)
     if not 0 <= port <= 65535:
         raise ConfigError("status_port", "must be a TCP port")
@@ -88,6 +93,7 @@ def config_from_dict(data: Mapping[str, Any], base: Path = Path(".")) -> GateCon
         ca_file=Path(ca) if ca else None,
         passage_timeout_s=timeout,
         max_replica_age_s=float(opt("max_replica_age_s", (int, float), 6 * 3600.0)),
+        manifest_refresh_s=refresh,
         status_host=opt("status_host", str, "127.0.0.1"),
         status_port=port,
         scanner=scanner,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gate_agent.manifest_sync import RETRY_S, ManifestSync
 from sync import messages as m
 from sync.backend import HelloFacts
 from sync.gate_client import GateClient, backoff
@@ -66,6 +67,8 @@ class AgentSyncOwner:
     def __init__(self, agent: GateAgent) -> None:
         self.agent = agent
         self.snapshot_progress: tuple[int, int] | None = None
+        #: called with every link state (``online``, ``offline``, …), e.g. by the manifest puller
+        self.state_listeners: list[Callable[[str], None]] = []
 
     # --- facts -------------------------------------------------------------------------
     async def hello_facts(self) -> HelloFacts:
@@ -193,6 +196,8 @@ class AgentSyncOwner:
             log.warning("command %r not handled by this gate", name)
 
     async def on_state(self, state: str, detail: str) -> None:
+        for listener in self.state_listeners:
+            listener(state)
         if state == "rolled_back":
             # The hub lost data (restored from a backup). The client re-sends on its own;
             # this must reach a human: journal it, so the hub's own audit shows it too.
@@ -211,11 +216,14 @@ def _placeholder(ticket_id: int) -> TicketRecord:
 class SyncLink:
     """The running client task; :meth:`close` stops it."""
 
-    def __init__(self, client: GateClient, task: asyncio.Task[None]) -> None:
+    def __init__(self, client: GateClient, task: asyncio.Task[None], manifest_sync: ManifestSync | None = None) -> None:
         self.client = client
         self.task = task
+        self.manifest_sync = manifest_sync
 
     async def close(self) -> None:
+        if self.manifest_sync is not None:
+            await self.manifest_sync.stop()
         await self.client.stop()
         try:
             await asyncio.wait_for(self.task, 5)
@@ -224,8 +232,12 @@ class SyncLink:
 
 
 async def attach_sync(agent: GateAgent, *, credentials: GateCredentials | None = None,
-                      reconnect_delays: Any = backoff) -> SyncLink | None:
-    """Connect a started agent to its hub; None (and a log line) if the gate is not enrolled."""
+                      reconnect_delays: Any = backoff, manifest_retry_s: float | None = None) -> SyncLink | None:
+    """Connect a started agent to its hub; None (and a log line) if the gate is not enrolled.
+
+    Also starts the manifest puller (:class:`gate_agent.manifest_sync.ManifestSync`), driven
+    by the link's state; :meth:`SyncLink.close` stops both.
+    """
     creds = credentials or GateCredentials.load(agent.config.credentials_path)
     if creds is None:
         log.warning("gate %s is not enrolled: running OFFLINE (run `gatehouse gate enroll`)", agent.config.gate_id)
@@ -238,8 +250,16 @@ async def attach_sync(agent: GateAgent, *, credentials: GateCredentials | None =
     agent.entry_listeners.append(lambda e: client.journal_appended(e.seq))
     agent.sync_status = client.status
     agent.sync_owner = owner
+    puller = None
+    if agent.manifest is not None:
+        puller = ManifestSync(agent.manifest, hub_url=agent.config.hub_url or creds.hub_url, gate_id=creds.gate_id,
+                              token=creds.token, ca_file=agent.config.ca_file,
+                              refresh_s=agent.config.manifest_refresh_s,
+                              retry_s=manifest_retry_s if manifest_retry_s is not None else RETRY_S)
+        owner.state_listeners.append(puller.on_state)
+        puller.start()
     task = asyncio.create_task(client.run(), name="sync-client")
-    return SyncLink(client, task)
+    return SyncLink(client, task, puller)
 
 
 def fixed_delays(delay: float) -> Iterator[float]:

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub import credentials
 from hub.errors import BadInput, Conflict, Forbidden, HubError, NotFound, TooLarge, Unauthorized
 from hub.importer import detect_format, import_tickets
+from hub.manifest_routes import add_manifest_routes
 from hub.store import HubStore, Principal
 from tickets.entry import JournalEntry
 from tickets.rotating import STEP_S
@@ -591,6 +592,7 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
             return HTMLResponse(render_fan_page(None, error=exc.message), status_code=exc.status)
         return HTMLResponse(render_fan_page(data))
 
+    add_manifest_routes(app)
     app.mount("/static", StaticFiles(directory=UI_DIR / "static", check_dir=False), name="static")
     if sync:
         from hub.sync_adapter import attach_sync

@@ -88,6 +88,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("src", type=Path)
     p.add_argument("--force", action="store_true", help="restore even if a hub seems to be serving this data dir")
 
+    p = cmd("steward", "add, list or remove stewards (who may admit by hand at a gate in MANIFEST mode)",
+            _steward)
+    p.add_argument("action", choices=("add", "list", "remove"))
+    p.add_argument("steward_id", nargs="?", help="the id a steward types at the gate (add, remove)")
+    p.add_argument("--name", default=None, help="the steward's name (add)")
+    p.add_argument("--replace", action="store_true", help="add: set a new name and PIN for an existing id")
+    p.epilog = ("The PIN (4-12 digits) is asked for twice on a terminal, or read from the first line of "
+                "stdin; it is stored only as a scrypt hash.")
+
+    p = cmd("manifest", "write a gate's printable manifest (PDF, or CSV with --csv)", _manifest)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--gate", default=None, help="the gate id")
+    which.add_argument("--all", action="store_true", help="every gate that is not revoked (needs --dir)")
+    p.add_argument("--out", type=Path, default=None, help="output file (with --gate)")
+    p.add_argument("--dir", type=Path, default=None, help="output directory (with --all)")
+    p.add_argument("--csv", action="store_true", help="write CSV instead of PDF")
+
     p = cmd("ticket", "show, revoke, reinstate, upgrade or transfer a ticket", _ticket)
     p.add_argument("action", choices=("show", "revoke", "reinstate", "upgrade", "transfer", "credential"))
     p.add_argument("ticket_id", type=int)
@@ -293,4 +310,71 @@ def _ticket(args: argparse.Namespace) -> int:
         key = await store.signing_key()
         return {"text": credential_text(key, int((await store.meta())["event_id"]), t)}
     print(json.dumps(_with_store(args.data, go)))
+    return 0
+
+
+def _read_pin(prompt: str = "PIN: ") -> str:
+    """A new PIN: typed twice (not echoed) on a terminal, or the first line of piped stdin."""
+    if sys.stdin.isatty():
+        import getpass
+
+        pin = getpass.getpass(prompt)
+        if getpass.getpass("again: ") != pin:
+            raise HubError("the two PINs differ", code="pin_mismatch")
+        return pin
+    return sys.stdin.readline().strip()
+
+
+def _steward(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        for st in _with_store(args.data, lambda s: s.stewards()):
+            print(f"{st['steward_id']:<16} {st['name']}")
+        return 0
+    if not args.steward_id:
+        raise HubError(f"steward {args.action} needs a steward id", code="missing_steward_id")
+    if args.action == "remove":
+        print(json.dumps(_with_store(args.data, lambda s: s.remove_steward(CLI, args.steward_id))))
+        return 0
+    if not args.name:
+        raise HubError("steward add needs --name", code="missing_name")
+    pin = _read_pin()
+    print(json.dumps(_with_store(args.data, lambda s: s.add_steward(CLI, args.steward_id, args.name, pin,
+                                                                    replace=args.replace))))
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from hub.manifest import render_manifest_csv, render_manifest_pdf
+
+    ext = "csv" if args.csv else "pdf"
+    render = render_manifest_csv if args.csv else render_manifest_pdf
+    if args.all:
+        if args.dir is None:
+            raise HubError("--all needs --dir", code="missing_dir")
+    elif args.out is None:
+        raise HubError("--gate needs --out FILE", code="missing_out")
+
+    async def go(store: HubStore) -> list[tuple[Path, int, int]]:
+        if args.all:
+            gate_ids = [g["gate_id"] for g in await store.gates() if g["status"] != "revoked"]
+            args.dir.mkdir(parents=True, exist_ok=True)
+        else:
+            gate_ids = [args.gate]
+        written = []
+        for gate_id in gate_ids:
+            m = await store.gate_manifest(gate_id)
+            body = await asyncio.to_thread(render, m.rows, event_name=m.event_name, gate_name=m.gate_name,
+                                           generated_at=m.generated_at, hub_seq=m.hub_seq)
+            out = args.dir / f"manifest-{gate_id}.{ext}" if args.all else args.out
+            tmp = out.with_name(out.name + ".partial")
+            tmp.write_bytes(body)
+            tmp.replace(out)  # never leave half a manifest where someone may print it
+            await store.record_audit(CLI, "manifest", gate_id, {"format": ext, "rows": len(m.rows),
+                                                                "hub_seq": m.hub_seq, "file": str(out)})
+            print(f"{out}: gate {gate_id}, {len(m.rows)} tickets, hub seq {m.hub_seq}", file=sys.stderr)
+            written.append((out, len(m.rows), m.hub_seq))
+        return written
+
+    written = _with_store(args.data, go)
+    print(json.dumps({"files": [{"path": str(p), "rows": n, "hub_seq": q} for p, n, q in written]}))
     return 0

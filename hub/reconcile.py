@@ -1,5 +1,17 @@
 """Reconciling admits across gates: manual admits, scans and paper ticks (pure, no database).
 
+**Which path is authoritative.** Conflicts shown to supervisors come from one place only:
+the hub store's ingest (:func:`hub.store._store_entries`), which replays each newly stored
+admit with the ticket's earlier ones through :func:`tickets.policy.evaluate_entry` — the
+very function the gates decide by — and records every forbidden pair once. Gate journals
+(scans and manual admits) and paper ticks keyed in on the hub all go through it.
+
+:func:`find_conflicts` here is a whole-journal *cross-check*: given every entry at once
+(an export after the event, a test) it lists the same pairs without a database, and its
+:class:`ConflictKind` names (``manual+scan`` …) are what the store puts in a conflict's
+``detail.pair``. Never store its output as conflicts: the store already has them.
+:func:`bulk_ticks` is used by the store to turn paper ticks into journal entries.
+
 While a gate runs on its replica alone (OFFLINE) or on the paper manifest (MANIFEST), it
 cannot know what other gates admitted. Afterwards — when it is back ONLINE and its journal
 has reached the hub, or after the event — the hub puts every gate's entries side by side

@@ -20,6 +20,9 @@ Tables and why they exist:
 ``tokens``       API bearer tokens (hashes) with their role.
 ``audit``        who changed what, when.
 ``backups``      completed online backups, with each gate's high water at that moment.
+``stewards``     who may admit by hand at a gate in MANIFEST mode: id, name and the scrypt
+                 PIN hash (:func:`tickets.manifest.hash_pin`, JSON) — never a PIN. Pushed
+                 to every gate with its manifest.
 """
 from __future__ import annotations
 
@@ -111,6 +114,7 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE INDEX IF NOT EXISTS journal_ticket ON journal (ticket_id, at);
 CREATE INDEX IF NOT EXISTS journal_at ON journal (at);
 CREATE INDEX IF NOT EXISTS journal_passage ON journal (gate_id, ref_seq) WHERE kind = 'passage';
+CREATE INDEX IF NOT EXISTS journal_number ON journal (ticket_number) WHERE ticket_id IS NULL;
 CREATE TABLE IF NOT EXISTS journal_rejects (
     id INTEGER PRIMARY KEY,
     gate_id TEXT NOT NULL,
@@ -150,6 +154,13 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL,
     target TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stewards (
+    steward_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    pin_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS backups (
     id INTEGER PRIMARY KEY,

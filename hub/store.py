@@ -24,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,30 @@ import aiosqlite
 
 from gatehouse.keyfiles import load_keyring, load_signing_key, private_path, save_signing_key
 from hub.errors import BadInput, Conflict, HubError, NotFound, NotInitialised, Unauthorized
-from hub.records import TICKET_COLUMNS, policy_from_row, policy_row, ticket_row, zone_row
+from hub.manifest import rows_for_gate
+from hub.reconcile import ConflictKind, PaperTick, bulk_ticks, paper_gate_id
+from hub.records import (
+    TICKET_COLUMNS,
+    policy_from_row,
+    policy_row,
+    record_from_row,
+    ticket_row,
+    zone_row,
+)
 from hub.schema import DDL, DEFAULT_POLICIES, PRAGMAS, SCHEMA_VERSION
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.keys import KeyRing, SigningKey, generate_key
-from tickets.model import Direction, EntryState
+from tickets.manifest import (
+    ManifestRow,
+    PinHash,
+    hash_pin,
+    make_row,
+    normalize_number,
+    sort_rows,
+    validate_pin,
+)
+from tickets.model import Direction, EntryState, Zone
+from tickets.policy import EntryKind as PolicyKind
 from tickets.policy import EntryPolicy, evaluate_entry, record_passage
 from tickets.rotating import new_secret
 
@@ -51,6 +70,7 @@ GROUP_COMMIT_MAX = 256
 ADMIT_REASONS = ("ADMIT", "ADMIT_REENTRY", "ADMIT_ON_SIGNATURE")
 _ADMIT_SQL = "('ADMIT','ADMIT_REENTRY','ADMIT_ON_SIGNATURE')"
 _SLUG = re.compile(r"[^a-z0-9]+")
+_STEWARD_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def db_path(data_dir: Path) -> Path:
@@ -886,6 +906,7 @@ class HubStore:
     def _ingest_con(self) -> sqlite3.Connection:
         if self._icon is None:
             self._icon = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._icon.create_function("gh_norm", 1, _norm_or_none, deterministic=True)
             for pragma in PRAGMAS:
                 self._icon.execute(pragma)
         return self._icon
@@ -1107,6 +1128,215 @@ class HubStore:
         return int(json.loads(row[0]).get(gate_id, 0))
 
 
+    # --- stewards, gate manifests and paper ticks (the paper fallback) -------------------------
+
+    async def add_steward(self, actor: Principal, steward_id: str, name: str, pin: str, *,
+                          replace: bool = False) -> dict[str, Any]:
+        """Register a steward who may admit by hand at the gates; the PIN is stored only hashed.
+
+        ``replace`` updates an existing steward's name and PIN (a forgotten PIN); without it an
+        existing id is refused, so a typo cannot silently take over someone else's id.
+        """
+        steward_id = steward_id.strip()
+        name = " ".join(name.split())
+        if not _STEWARD_ID.fullmatch(steward_id):
+            raise BadInput("steward id must be 1..64 letters, digits or ._-", code="bad_steward_id")
+        if not name or len(name) > 100:
+            raise BadInput("steward name must be 1..100 characters", code="bad_name")
+        try:
+            validate_pin(pin)
+        except ValueError as exc:
+            raise BadInput(str(exc), code="bad_pin") from None
+        pin_hash = await asyncio.to_thread(hash_pin, pin)  # scrypt: tens of ms, off the event loop
+        now = self.clock()
+        async with self._wlock:
+            await self.w.execute("BEGIN IMMEDIATE")
+            try:
+                async with self.w.execute("SELECT 1 FROM stewards WHERE steward_id = ?", (steward_id,)) as cur:
+                    exists = await cur.fetchone() is not None
+                if exists and not replace:
+                    raise Conflict(f"steward {steward_id!r} exists; use replace to change the PIN",
+                                   code="steward_exists")
+                await self.w.execute(
+                    "INSERT INTO stewards (steward_id, name, pin_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (steward_id) DO UPDATE SET name = excluded.name, pin_hash = excluded.pin_hash,"
+                    " updated_at = excluded.updated_at",
+                    (steward_id, name, json.dumps(pin_hash.to_wire()), now, now))
+                await self._audit(actor, "update_steward" if exists else "add_steward", steward_id,
+                                  {"name": name}, now)  # never the PIN, nor its hash
+                await self.w.execute("COMMIT")
+            except BaseException:
+                await self.w.execute("ROLLBACK")
+                raise
+        return {"steward_id": steward_id, "name": name, "updated_at": now, "replaced": exists}
+
+    async def stewards(self) -> list[dict[str, Any]]:
+        """Every steward, without PIN hashes (for people and the admin API)."""
+        return [{"steward_id": i, "name": n, "created_at": c, "updated_at": u}
+                for i, n, c, u in await self._all(
+                    "SELECT steward_id, name, created_at, updated_at FROM stewards ORDER BY steward_id")]
+
+    async def steward_pins(self) -> list[tuple[str, str, PinHash]]:
+        """Every steward with the PIN hash, as gates need it to check PINs offline."""
+        return [(i, n, PinHash.from_wire(json.loads(h)))
+                for i, n, h in await self._all("SELECT steward_id, name, pin_hash FROM stewards ORDER BY steward_id")]
+
+    async def remove_steward(self, actor: Principal, steward_id: str) -> dict[str, Any]:
+        """Remove a steward; gates drop them at their next manifest refresh."""
+        now = self.clock()
+        async with self._wlock:
+            await self.w.execute("BEGIN IMMEDIATE")
+            cur = await self.w.execute("DELETE FROM stewards WHERE steward_id = ?", (steward_id,))
+            if cur.rowcount == 0:
+                await self.w.execute("ROLLBACK")
+                raise NotFound(f"no steward {steward_id!r}", code="steward_not_found")
+            await self._audit(actor, "remove_steward", steward_id, {}, now)
+            await self.w.execute("COMMIT")
+        return {"steward_id": steward_id, "removed_at": now}
+
+    async def gate_manifest(self, gate_id: str) -> GateManifest:
+        """One gate's manifest: the tickets of its zones, sorted, read in one transaction.
+
+        Runs on a worker thread with its own read-only connection (a 60,000-ticket event is
+        a fraction of a second of CPU that must not stall the event loop).
+        """
+        return await asyncio.to_thread(_read_gate_manifest, self.path, gate_id, self.clock())
+
+    async def enter_paper_ticks(self, actor: Principal, gate_id: str, ticks: Sequence[PaperTickIn], *,
+                                manifest_hub_seq: int | None = None) -> dict[str, Any]:
+        """Tickets ticked on ``gate_id``'s paper manifest, keyed in afterwards by ``actor``.
+
+        They become ``MANUAL`` entries of the pseudo-gate ``paper:<gate_id>``
+        (:func:`hub.reconcile.bulk_ticks`) and pass through the same storage and conflict
+        check as every gate's journal, in one transaction on the ingest thread (so seqs are
+        allocated without races). All or nothing: a number the hub does not know, or of a
+        ticket not on this gate's manifest (another zone), refuses the whole batch with
+        the offending numbers, so a typo is corrected instead of half-entered. Tickets
+        already recorded as admitted by hand at this gate are skipped (entering the same
+        sheet twice stores nothing new).
+        """
+        gate = await self.gate(gate_id)
+        if not ticks:
+            raise BadInput("no ticked tickets given", code="empty_batch")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._ingest_exec, self._paper_sync, actor, gate, list(ticks),
+                                          manifest_hub_seq, self.clock())
+
+    def _paper_sync(self, actor: Principal, gate: dict[str, Any], ticks: list[PaperTickIn],
+                    manifest_hub_seq: int | None, now: float) -> dict[str, Any]:
+        gate_id = gate["gate_id"]
+        paper_gate = paper_gate_id(gate_id)
+        con = self._ingest_con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            event_id = int(con.execute("SELECT value FROM meta WHERE key = 'event_id'").fetchone()[0])
+            zone_names = {z: n for z, n in con.execute("SELECT zone_id, name FROM zones")}
+            gate_zones = set(gate["zones"])
+            unknown: list[str] = []
+            other_zone: list[str] = []
+            items: list[PaperTick] = []
+            for t in ticks:
+                tid = _ticket_by_number(con, t.number)
+                if tid is None:
+                    unknown.append(t.number)
+                    continue
+                r = con.execute("SELECT number, holder, zone_id, seat, status FROM tickets WHERE ticket_id = ?",
+                                (tid,)).fetchone()
+                if r[2] not in gate_zones:
+                    other_zone.append(t.number)
+                    continue
+                row = make_row(event_id, ticket_id=tid, number=r[0], holder=r[1], zone_id=r[2],
+                               zone_name=zone_names.get(r[2], ""), seat=r[3], status=r[4])
+                items.append(PaperTick(row, at=t.at, steward_id=t.steward_id))
+            if unknown or other_zone:
+                raise BadInput(
+                    f"{len(unknown)} unknown numbers, {len(other_zone)} not on gate {gate_id}'s manifest;"
+                    " nothing was entered", code="paper_ticks_refused", unknown=unknown[:200],
+                    not_on_manifest=other_zone[:200])
+            existing = [JournalEntry(gate_id=g, seq=s, at=0.0, kind=EntryKind.MANUAL, reason=reason,
+                                     ticket_number=number)
+                        for g, s, reason, number in con.execute(
+                            "SELECT gate_id, seq, reason, ticket_number FROM journal WHERE gate_id IN (?, ?)"
+                            " AND kind = 'manual' AND ticket_number IS NOT NULL", (gate_id, paper_gate))]
+            first_seq = int(con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE gate_id = ?",
+                                        (paper_gate,)).fetchone()[0])
+            entries = bulk_ticks(items, actor.name, gate_id=gate_id, first_seq=first_seq, entered_at=now,
+                                 manifest_hub_seq=manifest_hub_seq, existing=existing)
+            result = IngestResult(high_water=0)
+            _store_entries(con, paper_gate, entries, now, result)
+            entered = {normalize_number(e.ticket_number or "") for e in entries}
+            skipped = sorted({t.row.number for t in items if normalize_number(t.row.number) not in entered})
+            con.execute("INSERT INTO audit (at, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                        (now, actor.name, actor.role, "paper_ticks", gate_id,
+                         json.dumps({"entered": len(entries), "skipped": len(skipped),
+                                     "conflicts": len(result.conflicts), "manifest_hub_seq": manifest_hub_seq,
+                                     "seqs": [entries[0].seq, entries[-1].seq] if entries else []})))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        log.warning("%s entered %d paper ticks for gate %s (%d conflicts)", actor.name, len(entries), gate_id,
+                    len(result.conflicts))
+        return {"gate_id": gate_id, "paper_gate_id": paper_gate, "entered_by": actor.name,
+                "entered": len(entries), "seqs": [e.seq for e in entries], "skipped": skipped,
+                "conflicts": result.conflicts}
+
+
+@dataclass(frozen=True, slots=True)
+class PaperTickIn:
+    """One ticked line as keyed in: the number, and the time and steward written beside it, if any."""
+
+    number: str
+    at: float | None = None
+    steward_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GateManifest:
+    """A gate's manifest as read from the hub database at ``hub_seq``: rows sorted for lookup."""
+
+    gate_id: str
+    gate_name: str
+    event_id: int
+    event_name: str
+    hub_seq: int
+    generated_at: float
+    rows: tuple[ManifestRow, ...]
+
+
+def _read_gate_manifest(path: Path, gate_id: str, now: float) -> GateManifest:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    try:
+        con.execute("BEGIN")  # one read transaction: seq, gate, zones and tickets agree
+        row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        seq = int(row[0]) if row else 0
+        meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('event_id', 'event_name')").fetchall())
+        g = con.execute("SELECT name, zones, status FROM gates WHERE gate_id = ?", (gate_id,)).fetchone()
+        if g is None:
+            raise NotFound(f"no gate {gate_id!r}", code="gate_not_found")
+        if g[2] == "revoked":
+            raise Conflict(f"gate {gate_id!r} is revoked; it has no manifest", code="gate_revoked")
+        zone_ids = [int(z) for z in json.loads(g[1])]
+        zones = {zid: Zone(zid, name, frozenset({gate_id}), cap)
+                 for zid, name, cap in con.execute("SELECT zone_id, name, capacity FROM zones").fetchall()
+                 if zid in zone_ids}
+        records = []
+        if zones:
+            marks = ",".join("?" * len(zones))
+            records = [record_from_row(ticket_row(r)) for r in con.execute(
+                f"SELECT {TICKET_COLUMNS} FROM tickets WHERE zone_id IN ({marks})", tuple(zones))]
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    event_id = int(meta["event_id"])
+    rows = sort_rows(rows_for_gate(records, zones, event_id=event_id, gate_id=gate_id))
+    return GateManifest(gate_id, g[0], event_id, meta.get("event_name", ""), seq, now, tuple(rows))
+
+
+def _norm_or_none(number: str | None) -> str | None:
+    return normalize_number(number) if number is not None else None
+
+
 def _bump(t: dict[str, Any]) -> dict[str, Any]:
     if t["serial"] >= 0xFFFF:
         raise Conflict("ticket has been changed too often (serial exhausted)", code="serial_exhausted")
@@ -1167,6 +1397,24 @@ def _ingest_one(con: sqlite3.Connection, gate_id: str, entries: list[JournalEntr
         raise NotFound(f"no gate {gate_id!r}", code="gate_not_found")
     high_water = int(row[0])
     result = IngestResult(high_water=high_water)
+    _store_entries(con, gate_id, entries, now, result)
+    high_water = _advance_high_water(con, gate_id, high_water)
+    con.execute("UPDATE gates SET high_water = ?, last_seen = ? WHERE gate_id = ?", (high_water, now, gate_id))
+    result.high_water = high_water
+    backup = con.execute("SELECT high_waters FROM backups ORDER BY id DESC LIMIT 1").fetchone()
+    result.backed_up_high_water = int(json.loads(backup[0]).get(gate_id, 0)) if backup else 0
+    return result
+
+
+def _store_entries(con: sqlite3.Connection, gate_id: str, entries: list[JournalEntry], now: float,
+                   result: IngestResult) -> None:
+    """Store new entries of one journal (a gate's, or a ``paper:<gate>`` one) and reconcile them.
+
+    The one authoritative reconciliation path: scans, manual admits from a gate screen and
+    paper ticks keyed in on the hub all pass here. Re-sends (same nonce) are counted and
+    ignored, so they never create conflicts; every newly stored admit is replayed with the
+    ticket's other admits through its entry policy (:func:`_check_double_admit`).
+    """
     existing: dict[int, str] = {}
     seqs = sorted({e.seq for e in entries})
     for i in range(0, len(seqs), 900):
@@ -1189,9 +1437,11 @@ def _ingest_one(con: sqlite3.Connection, gate_id: str, entries: list[JournalEntr
     resolved: dict[int, int] = {}
     for e in new:
         if e.ticket_id is None and e.ticket_number:
-            hit = con.execute("SELECT ticket_id FROM tickets WHERE number = ?", (e.ticket_number,)).fetchone()
+            # only a steward's typed number is worth the normalized look-up (a table scan)
+            hit = _ticket_by_number(con, e.ticket_number,
+                                    normalized=e.kind is EntryKind.MANUAL and e.admitted)
             if hit is not None:
-                resolved[id(e)] = int(hit[0])
+                resolved[id(e)] = hit
     con.executemany(
         "INSERT INTO journal (gate_id, seq, nonce, at, kind, reason, ticket_id, ticket_number, zone_id,"
         " raw, direction, mode, cursor, passage, ref_seq, staff_id, detail, received_at)"
@@ -1206,22 +1456,38 @@ def _ingest_one(con: sqlite3.Connection, gate_id: str, entries: list[JournalEntr
     for e in new:
         tid = resolved.get(id(e), e.ticket_id)
         if e.kind in (EntryKind.SCAN, EntryKind.MANUAL) and e.admitted:
-            result.admits.append(e)
+            result.admits.append(e if tid == e.ticket_id else replace(e, ticket_id=tid))
             if tid is None:
                 if e.kind is EntryKind.MANUAL:
                     result.conflicts += _unknown_manual(con, gate_id, e, now)
+                    result.conflicts += _check_number_double_admit(con, gate_id, e, now)
                 continue
             if e.direction == Direction.IN:
                 result.conflicts += _check_double_admit(con, tid, gate_id, e.seq, now)
         elif e.kind is EntryKind.PASSAGE and e.passage is Passage.NOT_PASSED and e.ref_seq is not None:
             result.not_passed.append(e)
             _not_passed(con, gate_id, e.ref_seq, now)
-    high_water = _advance_high_water(con, gate_id, high_water)
-    con.execute("UPDATE gates SET high_water = ?, last_seen = ? WHERE gate_id = ?", (high_water, now, gate_id))
-    result.high_water = high_water
-    backup = con.execute("SELECT high_waters FROM backups ORDER BY id DESC LIMIT 1").fetchone()
-    result.backed_up_high_water = int(json.loads(backup[0]).get(gate_id, 0)) if backup else 0
-    return result
+
+
+def _ticket_by_number(con: sqlite3.Connection, number: str, *, normalized: bool = True) -> int | None:
+    """The ticket a typed number names: exact first, then ignoring spaces, dashes and case.
+
+    A steward's typed number is normalized at the gate (``"MAN-1"`` → ``"MAN1"``), so the
+    fallback compares normalized forms. It scans the ticket table, so ingest asks for it
+    only for manual admits (a few per event), never for every unreadable barcode.
+    """
+    hit = con.execute("SELECT ticket_id FROM tickets WHERE number = ?", (number,)).fetchone()
+    if hit is None and normalized:
+        key = normalize_number(number)
+        found = con.execute("SELECT ticket_id FROM tickets WHERE gh_norm(number) = ? LIMIT 2", (key,)).fetchall()
+        hit = found[0] if len(found) == 1 else None  # two tickets normalizing alike: leave it to a human
+    return int(hit[0]) if hit is not None else None
+
+
+def _pair(first_kind: str, second_kind: str) -> str:
+    """The conflict's kind in people's words: ``scan+scan``, ``manual+scan``, ``manual+manual``."""
+    manual = (first_kind == EntryKind.MANUAL) + (second_kind == EntryKind.MANUAL)
+    return str((ConflictKind.SCAN_SCAN, ConflictKind.MANUAL_SCAN, ConflictKind.MANUAL_MANUAL)[manual])
 
 
 def _add_conflict(con: sqlite3.Connection, kind: str, ticket_id: int | None, first: tuple[str, int],
@@ -1281,6 +1547,7 @@ def _check_double_admit(con: sqlite3.Connection, ticket_id: int, gate_id: str, s
     if len(rows) < 2:
         return []
     state = EntryState()
+    first: tuple[str, int, str] | None = None
     prev: tuple[str, int, str] | None = None
     found: list[dict[str, Any]] = []
     for g, s, at, direction, kind in rows:
@@ -1288,13 +1555,42 @@ def _check_double_admit(con: sqlite3.Connection, ticket_id: int, gate_id: str, s
             state = record_passage(state, Direction.OUT, at)
             continue
         reason, _flags = evaluate_entry(policy, state, at)
-        if not reason.admits and prev is not None and (gate_id, seq) in ((g, s), (prev[0], prev[1])):
+        # a single-entry ticket's first admission is the one that stands; others pair with it
+        anchor = first if policy.kind is PolicyKind.SINGLE else prev
+        if not reason.admits and anchor is not None and (gate_id, seq) in ((g, s), (anchor[0], anchor[1])):
             found += _add_conflict(
-                con, "double_admit", ticket_id, (prev[0], prev[1]), (g, s),
-                {"policy": policy.name, "would_be": str(reason), "first_kind": prev[2], "second_kind": kind,
-                 "message": "admitted twice where the entry policy forbids it"}, now)
+                con, "double_admit", ticket_id, (anchor[0], anchor[1]), (g, s),
+                {"policy": policy.name, "would_be": str(reason), "first_kind": anchor[2], "second_kind": kind,
+                 "pair": _pair(anchor[2], kind), "message": "admitted twice where the entry policy forbids it"}, now)
         state = record_passage(state, Direction.IN, at)
         prev = (g, s, kind)
+        first = first or prev
+    return found
+
+
+def _check_number_double_admit(con: sqlite3.Connection, gate_id: str, e: JournalEntry,
+                               now: float) -> list[dict[str, Any]]:
+    """Number-only manual admits of a number the hub does not know, judged as single entry.
+
+    Overrides of a ticket missing from every manifest cannot be tied to a ticket, but two
+    of them for the same typed number are still one ticket used twice: the earliest stands,
+    every other one is a ``double_admit`` (only pairs involving the new entry are added).
+    """
+    rows = con.execute(
+        f"SELECT gate_id, seq, kind FROM journal WHERE ticket_id IS NULL AND ticket_number = ?"
+        f" AND kind = 'manual' AND direction = 'in' AND reason IN {_ADMIT_SQL} ORDER BY at, gate_id, seq",
+        (e.ticket_number,)).fetchall()
+    if len(rows) < 2:
+        return []
+    first = (rows[0][0], rows[0][1])
+    found: list[dict[str, Any]] = []
+    for g, s, _kind in rows[1:]:
+        if (gate_id, e.seq) in ((g, s), first):
+            found += _add_conflict(
+                con, "double_admit", None, first, (g, s),
+                {"policy": "single", "ticket_number": e.ticket_number, "first_kind": "manual",
+                 "second_kind": "manual", "pair": str(ConflictKind.MANUAL_MANUAL),
+                 "message": "a number unknown to the hub was admitted by hand twice"}, now)
     return found
 
 

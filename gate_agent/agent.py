@@ -297,12 +297,13 @@ class GateAgent:
         if t is None:
             return
         log.warning("mode %s → %s (%s)", t.old, t.new, t.cause)
+        if t.new is Mode.EMERGENCY and self._turnstile is not None and self.lane is not None:
+            # Free egress first: people leaving matters more than the record of it.
+            await self._turnstile.set_emergency(True, t.cause)
         if self.journal is not None:
             entry = await self.journal.append(EntryKind.MODE, mode=str(t.new), cursor=self.cursor(),
                                               detail=f"{t.old}->{t.new}: {t.cause}")
             self._entry_appended(entry)
-        if t.new is Mode.EMERGENCY and self._turnstile is not None and self.lane is not None:
-            await self._turnstile.set_emergency(True, t.cause)
         for listener in self.mode_listeners:
             result = listener(t)
             if asyncio.iscoroutine(result):

@@ -185,13 +185,17 @@ class AgentSyncOwner:
 
     async def on_command(self, name: str, reason: str, args: dict[str, Any]) -> None:
         log.warning("command from the hub: %s (%s) %s", name, reason, args)
-        on = bool(args.get("on", True))
-        if name == "emergency":
-            await self.agent.emergency(on, reason or "control room")
-        elif name in ("close", "open"):
-            await self.agent.set_closed(reason or "control room" if name == "close" else "")
-        elif name == "manifest":
-            await self.agent.set_staff_manifest(on)
+        if name == "emergency_on":
+            await self.agent.emergency(True, reason or "control room")
+        elif name == "emergency_off":
+            # A reset from the control room; the turnstile still refuses it while its own
+            # fire contact is open (then staff reset locally once it closes).
+            if not await self.agent.emergency(False, reason or "control room reset"):
+                await self.agent.journal_event("emergency_reset_refused", "fire contact still open")
+        elif name == "close":
+            await self.agent.set_closed(reason or "closed by the control room")
+        elif name == "open":
+            await self.agent.set_closed("")
         else:
             log.warning("command %r not handled by this gate", name)
 

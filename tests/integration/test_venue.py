@@ -215,3 +215,21 @@ async def _wait_http(client, online: bool = False) -> None:  # type: ignore[no-u
             pass
         assert time.monotonic() < deadline, "gate agent did not start"
         await asyncio.sleep(0.05)
+
+
+async def test_control_room_emergency_frees_every_gate_within_a_second_and_resets(venue: Venue) -> None:
+    gates = [await venue.add_gate(f"North {i}", ["North"]) for i in range(2)]
+    await venue.online()
+    async with venue.hub.admin_client() as c:
+        r = await c.post("/api/v1/emergency", json={"active": True, "reason": "smoke in the north stand"})
+        r.raise_for_status()
+    t0 = time.monotonic()
+    for g in gates:
+        await eventually(lambda g=g: g.agent.ladder.mode.value == "EMERGENCY", timeout=1.0,
+                         what=f"EMERGENCY at {g.gate_id}")
+        assert g.turnstile.emergency
+    assert time.monotonic() - t0 < 1.0
+    async with venue.hub.admin_client() as c:
+        (await c.post("/api/v1/emergency", json={"active": False, "reason": "all clear"})).raise_for_status()
+    await venue.online(*gates)
+    assert not any(g.turnstile.emergency for g in gates)

@@ -25,6 +25,8 @@ class GateConfig:
     manifest_refresh_s: float = 300.0
     status_host: str = "127.0.0.1"
     status_port: int = 8081
+    #: sync protocol versions this gate speaks (min, max); None: every version it knows
+    protocol: tuple[int, int] | None = None
     scanner: Mapping[str, Any] = field(default_factory=lambda: {"backend": "sim"})
     turnstile: Mapping[str, Any] = field(default_factory=lambda: {"backend": "sim"})
 
@@ -81,6 +83,16 @@ def config_from_dict(data: Mapping[str, Any], base: Path = Path(".")) -> GateCon
     if not 0 <= port <= 65535:
         raise ConfigError("status_port", "must be a TCP port")
     ca = opt("ca_file", str, None)
+    protocol = None
+    if "protocol" in data:
+        text = check("protocol", data["protocol"], str)
+        try:
+            lo, hi = (int(v) for v in text.split("-"))
+            if not 1 <= lo <= hi:
+                raise ValueError
+        except ValueError:
+            raise ConfigError("protocol", f"must be MIN-MAX such as \"1-2\", got {text!r}") from None
+        protocol = (lo, hi)
     scanner = opt("scanner", dict, {"backend": "sim"})
     turnstile = opt("turnstile", dict, {"backend": "sim"})
     for name, section in (("scanner", scanner), ("turnstile", turnstile)):
@@ -96,6 +108,7 @@ def config_from_dict(data: Mapping[str, Any], base: Path = Path(".")) -> GateCon
         manifest_refresh_s=refresh,
         status_host=opt("status_host", str, "127.0.0.1"),
         status_port=port,
+        protocol=protocol,
         scanner=scanner,
         turnstile=turnstile,
     )

@@ -248,7 +248,11 @@ async def attach_sync(agent: GateAgent, *, credentials: GateCredentials | None =
         return None
     url = ws_url(agent.config.hub_url or creds.hub_url)
     owner = AgentSyncOwner(agent)
-    client = GateClient(url, creds.token, creds.gate_id, owner,
+    from sync.session import SessionConfig
+
+    proto = agent.config.protocol
+    session_config = SessionConfig(min_version=proto[0], max_version=proto[1]) if proto else None
+    client = GateClient(url, creds.token, creds.gate_id, owner, config=session_config,
                         ca_file=str(agent.config.ca_file) if agent.config.ca_file else None,
                         reconnect_delays=reconnect_delays)
     agent.entry_listeners.append(lambda e: client.journal_appended(e.seq))

@@ -66,7 +66,7 @@ class Crowd:
         return "valid", code.encode(), self.rng.random() > 0.04
 
     async def walk_up(self, gate: Gate, zone: str) -> str:
-        label, payload, walks = self.pick(zone)
+        _label, payload, walks = self.pick(zone)
         t0 = time.monotonic()
         try:
             reason = await gate.scan(payload, walk=walks)

@@ -192,7 +192,7 @@ class HubMetrics:
 
 def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
                max_body_bytes: int = MAX_BODY_BYTES, max_import_bytes: int = MAX_IMPORT_BYTES,
-               sync: bool = True) -> FastAPI:
+               sync: bool = True, protocol: tuple[int, int] | None = None) -> FastAPI:
     """The hub app for the venue in ``data_dir`` (created by ``gatehouse hub init``).
 
     With ``sync`` (default) the gate websocket ``/ws/gate`` is mounted when the sync
@@ -597,7 +597,7 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     if sync:
         from hub.sync_adapter import attach_sync
 
-        attach_sync(app)
+        attach_sync(app, protocol=protocol)
     return app
 
 

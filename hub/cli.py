@@ -48,6 +48,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM) — enables https/wss")
     p.add_argument("--keyfile", type=Path, default=None, help="TLS private key (PEM)")
+    p.add_argument("--protocol", default=None, metavar="MIN-MAX",
+                   help="sync protocol versions to speak, e.g. 1-1 (default: every version this hub knows)")
 
     p = cmd("import", "import tickets from a CSV, JSON or JSON Lines file (idempotent)", _import)
     p.add_argument("file", type=Path)
@@ -160,10 +162,20 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"gatehouse hub: {args.data} holds no hub; run: gatehouse hub init --data {args.data} --event N",
               file=sys.stderr)
         return 1
+    protocol = None
+    if args.protocol:
+        try:
+            lo, hi = (int(v) for v in args.protocol.split("-"))
+            if not 1 <= lo <= hi:
+                raise ValueError
+        except ValueError:
+            print("gatehouse hub: --protocol takes MIN-MAX, e.g. 1-2", file=sys.stderr)
+            return 2
+        protocol = (lo, hi)
     pid = args.data / "hub.pid"
     pid.write_text(str(os.getpid()))
     try:
-        uvicorn.run(create_app(args.data), host=args.host, port=args.port, log_level="info",
+        uvicorn.run(create_app(args.data, protocol=protocol), host=args.host, port=args.port, log_level="info",
                     ssl_certfile=str(args.certfile) if args.certfile else None,
                     ssl_keyfile=str(args.keyfile) if args.keyfile else None)
     finally:

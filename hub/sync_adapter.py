@@ -72,19 +72,24 @@ class StoreBackend:
         return await self.store.hub_epoch()
 
 
-def attach_sync(app: FastAPI) -> Any:
+def attach_sync(app: FastAPI, *, protocol: tuple[int, int] | None = None) -> Any:
     """Mount the gate websocket on ``app`` if the sync package is installed; returns the registry.
+
+    ``protocol`` narrows the sync protocol versions this hub speaks (default: all it knows),
+    e.g. ``(1, 1)`` to behave as a hub from before protocol v2.
 
     Call before the app starts; the listeners are wired when the store opens (lifespan).
     """
     try:
-        from sync.hub_route import add_gate_route
-
         from sync import messages as m
+        from sync.hub_route import add_gate_route
     except ImportError as exc:
         log.warning("sync layer not available (%s): gates can ingest over HTTP only", exc)
         return None
-    registry = add_gate_route(app, StoreBackend(app))
+    from sync.session import SessionConfig
+
+    config = SessionConfig(min_version=protocol[0], max_version=protocol[1]) if protocol else None
+    registry = add_gate_route(app, StoreBackend(app), config=config)
     app.state.sync_registry = registry
 
     async def wire(store: HubStore) -> None:

@@ -62,6 +62,8 @@ class HubProcess:
     port: int
     admin: str
     proc: subprocess.Popen[bytes] | None = None
+    #: extra ``gatehouse hub serve`` arguments, e.g. ["--protocol", "1-1"] for an older hub
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -70,7 +72,8 @@ class HubProcess:
     def start(self) -> None:
         log = open(self.data / "hub-test.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gatehouse", "hub", "serve", "--data", str(self.data), "--port", str(self.port)],
+            [sys.executable, "-m", "gatehouse", "hub", "serve", "--data", str(self.data), "--port", str(self.port),
+             *self.extra_args],
             cwd=ROOT, stdout=log, stderr=log,
         )
         deadline = time.monotonic() + TIMEOUT_S * 2
@@ -157,11 +160,12 @@ class Venue:
 
     @classmethod
     async def create(cls, root: Path, *, zones: dict[str, int] | None = None, tickets_per_zone: int = 50,
-                     port: int | None = None, event_name: str = "Integration cup") -> Venue:
+                     port: int | None = None, event_name: str = "Integration cup",
+                     hub_args: list[str] | None = None) -> Venue:
         data = root / "hub"
         admin = init_hub(data, event_id=EVENT_ID, name=event_name,
                          valid_from=time.time() - 3600, valid_until=time.time() + 86_400)
-        hub = HubProcess(data, port or free_port(), admin)
+        hub = HubProcess(data, port or free_port(), admin, extra_args=list(hub_args or []))
         await hub.astart()
         venue = cls(root, hub)
         async with hub.admin_client() as c:
@@ -190,7 +194,10 @@ class Venue:
             return str(body["text"])
 
     async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0,
-                       status_port: int | None = None) -> Gate:
+                       status_port: int | None = None, hub_url: str | None = None,
+                       protocol: tuple[int, int] | None = None) -> Gate:
+        """Register, enrol and start a gate. ``hub_url`` routes its sync link elsewhere (a
+        :class:`gatehouse.netsim.LinkCutter`); ``protocol`` narrows the versions it speaks."""
         async with self.hub.admin_client() as c:
             r = await c.post("/api/v1/gates", json={"name": name, "zones": [self.zones[z] for z in zones]})
             r.raise_for_status()
@@ -202,11 +209,12 @@ class Venue:
         from gate_agent.enrolment import save_enrolment, seed_replica
 
         data = self.root / f"gate-{gate_id}"
-        save_enrolment(data, self.hub.url, body)
+        link_url = hub_url or self.hub.url
+        save_enrolment(data, link_url, body)
         await seed_replica(data / "replica.sqlite3", body["event"])
         cfg = GateConfig(gate_id=gate_id, data_dir=data, passage_timeout_s=passage_timeout_s,
-                         status_port=status_port or 0)
-        return await self._start_gate(cfg, GateCredentials(gate_id, token, self.hub.url),
+                         status_port=status_port or 0, protocol=protocol)
+        return await self._start_gate(cfg, GateCredentials(gate_id, token, link_url),
                                       serve_status=status_port is not None)
 
     async def _start_gate(self, cfg: GateConfig, creds: GateCredentials, *, serve_status: bool = False) -> Gate:
@@ -218,8 +226,11 @@ class Venue:
         self.gates[cfg.gate_id] = gate
         return gate
 
-    async def restart_gate(self, gate: Gate) -> Gate:
+    async def restart_gate(self, gate: Gate, while_stopped: Callable[[GateConfig], object] | None = None) -> Gate:
+        """Stop a gate and start it again (an upgrade); ``while_stopped`` runs in between."""
         await self.stop_gate(gate)
+        if while_stopped is not None:
+            while_stopped(gate.agent.config)
         creds = GateCredentials.load(gate.agent.config.credentials_path)
         assert creds is not None
         return await self._start_gate(gate.agent.config, creds)

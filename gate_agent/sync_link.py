@@ -185,6 +185,8 @@ class AgentSyncOwner:
         on = bool(args.get("on", True))
         if name == "emergency":
             await self.agent.emergency(on, reason or "control room")
+        elif name in ("emergency_on", "emergency_off"):  # what the hub's control room sends
+            await self.agent.emergency(name == "emergency_on", reason or "control room")
         elif name in ("close", "open"):
             await self.agent.set_closed(reason or "control room" if name == "close" else "")
         elif name == "manifest":

@@ -89,7 +89,10 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
         text = why or rest
     else:
         severity, title = EVENT_TITLES.get(what, ("info", what.replace("_", " ").capitalize() or "Event"))
-        text = rest
+        direction, _s, why = rest.partition(" ")
+        # turnstile events read "in forced": say "forced (in)"
+        text = f"{why} ({direction})" if what.startswith("turnstile_") and direction in ("in", "out") and why \
+            else rest
     return {"source": "journal", "gate_id": entry.get("gate_id"), "seq": entry.get("seq"), "at": entry.get("at"),
             "kind": entry.get("kind"), "severity": severity, "title": title, "text": text}
 

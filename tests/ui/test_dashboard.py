@@ -65,6 +65,9 @@ async def test_a_scan_at_a_gate_shows_in_the_dashboard_counters_live(venue: Venu
     await venue.scan(gate_id, zone_ticket, walk=False)  # the same ticket again is refused
     await expect(page.locator("#refusals li").first).to_contain_text("ALREADY_USED")
     await expect(page.locator("#k-refused")).to_have_text("1")
+    await expect(page.locator("#chart")).to_contain_text("North 1: 1")
+    await page.click("#by-zone")
+    await expect(page.locator("#chart")).to_contain_text("North stand: 1")
 
 
 async def test_fire_alarm_at_a_gate_shows_emergency_on_the_dashboard_within_two_seconds(
@@ -98,7 +101,7 @@ async def test_supervisor_declares_an_emergency_at_one_gate_and_its_turnstile_fr
 
     gate = venue.gates[north]
     await until(lambda: gate.agent.ladder.mode.value == "EMERGENCY", "the gate in EMERGENCY")
-    assert gate.turnstile.free_egress
+    await until(lambda: gate.turnstile.free_egress, "the turnstile freed for egress")
     assert venue.gates[south].agent.ladder.mode.value == "ONLINE"  # only the gate named
     await expect(page.locator(f'#gates tr[data-gate="{north}"] .mode')).to_have_text("EMERGENCY")
     await expect(page.locator("#emergency-text")).to_contain_text("smoke in the north concourse")
@@ -147,3 +150,36 @@ async def test_a_double_admit_during_a_network_cut_appears_as_a_conflict_and_a_s
         resolved = (await c.get("/api/v1/conflicts")).json()
     assert len(resolved) == 1 and resolved[0]["resolved_by"] == "supervisor on duty"
     assert resolved[0]["resolution"].startswith("fan seen at both gates")
+
+
+async def test_without_the_live_feed_the_page_polls_and_still_shows_new_entries(venue: Venue, browser: Any) -> None:
+    page = await browser.new_page(viewport={"width": 1440, "height": 900})
+
+    async def refuse(ws: Any) -> None:  # a proxy that drops websockets: the feed never comes up
+        await ws.close(code=1011, reason="proxy says no")
+
+    await page.route_web_socket("**/ws/dashboard", refuse)
+    await page.goto(f"{venue.url}/#token={venue.viewer}")
+    await expect(page.locator("#feed")).to_have_text("◐ POLLING")
+    await expect(page.locator("#k-entries")).to_have_text("0")
+    await venue.scan(next(iter(venue.gates)), 1)
+    await expect(page.locator("#k-entries")).to_have_text("1")  # found by polling /api/v1/dashboard
+    await expect(page.locator("#feed")).to_have_text("◐ POLLING")
+
+
+async def test_a_supervisor_ends_a_control_room_emergency_from_the_banner(venue: Venue, browser: Any) -> None:
+    page = await open_dashboard(browser, venue, venue.supervisor)
+    await page.click("#emergency-all")
+    await page.fill("#confirm-reason", "evacuation drill")
+    await page.click("#confirm-ok")
+    await expect(page.locator("#emergency-banner")).to_be_visible()
+    await expect(page.locator("#emergency-text")).to_contain_text("all gates")
+    await until(lambda: all(g.agent.ladder.mode.value == "EMERGENCY" for g in venue.gates.values()),
+                "every gate in EMERGENCY")
+
+    await page.click("#emergency-end")
+    await page.fill("#confirm-reason", "drill over")
+    await page.click("#confirm-ok")
+    # the fire contacts are closed, so each gate resets and the banner goes
+    await until(lambda: all(g.agent.ladder.mode.value == "ONLINE" for g in venue.gates.values()), "gates reset")
+    await expect(page.locator("#emergency-banner")).to_be_hidden()

@@ -128,6 +128,7 @@ def test_a_stuck_browser_loses_its_backlog_and_is_told_to_resync_instead_of_grow
     ({"kind": "mode", "mode": "EMERGENCY", "detail": "ONLINE->EMERGENCY: fire_contact"}, ("alarm", "Mode EMERGENCY")),
     ({"kind": "mode", "mode": "ONLINE", "detail": "OFFLINE->ONLINE: connected"}, ("ok", "Back ONLINE")),
     ({"kind": "event", "mode": "ONLINE", "detail": "turnstile_forced: in forced"}, ("alarm", "Forced passage")),
+    ({"kind": "event", "mode": "ONLINE", "detail": "turnstile_fault: motor_jam"}, ("alarm", "Turnstile fault")),
     ({"kind": "event", "mode": "ONLINE", "detail": "scanner: ok: recovered"}, ("ok", "Scanner working")),
     ({"kind": "event", "mode": "ONLINE", "detail": "something_new: x"}, ("info", "Something new")),
 ])
@@ -135,3 +136,8 @@ def test_journal_events_become_alerts_with_a_severity_and_words(entry: dict[str,
                                                                  expected: tuple[str, str]) -> None:
     alert = classify({"gate_id": "g", "seq": 1, "at": 1.0, **entry})
     assert (alert["severity"], alert["title"]) == expected
+
+
+def test_a_turnstile_events_direction_is_spelled_out() -> None:
+    alert = classify({"gate_id": "g", "seq": 1, "at": 1.0, "kind": "event", "detail": "turnstile_forced: in forced"})
+    assert alert["text"] == "forced (in)"

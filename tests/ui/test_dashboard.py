@@ -183,3 +183,20 @@ async def test_a_supervisor_ends_a_control_room_emergency_from_the_banner(venue:
     # the fire contacts are closed, so each gate resets and the banner goes
     await until(lambda: all(g.agent.ladder.mode.value == "ONLINE" for g in venue.gates.values()), "gates reset")
     await expect(page.locator("#emergency-banner")).to_be_hidden()
+
+
+async def test_the_paper_manifest_link_fetches_with_the_token_and_saves_the_file(venue: Venue, browser: Any) -> None:
+    page = await open_dashboard(browser, venue, venue.viewer)
+    gate_id = next(iter(venue.gates))
+    seen: list[str | None] = []
+
+    async def manifest(route: Any) -> None:  # stands in for the hub's manifest route
+        seen.append(route.request.headers.get("authorization"))
+        await route.fulfill(status=200, content_type="text/csv", body="number,holder\nT100000,Fan 1\n")
+
+    await page.route(f"**/api/v1/gates/{gate_id}/manifest.csv", manifest)
+    async with page.expect_download() as download:
+        await page.locator(f'#gates tr[data-gate="{gate_id}"] a', has_text="CSV").click()
+    saved = await (await download.value).path()
+    assert seen == [f"Bearer {venue.viewer}"]
+    assert "T100000,Fan 1" in saved.read_text()

@@ -343,8 +343,8 @@ function renderGates(s) {
       el("td", { class: "cause", text: g.mode && g.mode !== "ONLINE" ? g.mode_cause : "" }),
       el("td", { text: ago(g.last_seen, s.at) }),
       el("td", { text: upload }),
-      el("td", {}, el("a", { href: g.manifest_pdf, target: "_blank", rel: "noopener", text: "PDF" }), " · ",
-        el("a", { href: g.manifest_csv, target: "_blank", rel: "noopener", text: "CSV" })),
+      el("td", {}, manifestLink(g.manifest_pdf, "PDF", `manifest-${g.gate_id}.pdf`), " · ",
+        manifestLink(g.manifest_csv, "CSV", `manifest-${g.gate_id}.csv`)),
       el("td", {}, isSupervisor() && g.status === "active" ? el("button", {
         class: "danger small", text: "Emergency",
         onclick: () => confirmEmergency([g.gate_id], "Emergency at " + (g.name || g.gate_id)) }) : null),
@@ -352,6 +352,30 @@ function renderGates(s) {
     body.append(tr);
   }
   if (!s.gates.length) body.append(el("tr", {}, el("td", { colspan: 8, class: "empty", text: "No gates enrolled" })));
+}
+
+// The manifest needs the bearer token, which a plain link cannot send: fetch it, then
+// open the PDF in a new tab or save the CSV.
+function manifestLink(url, label, filename) {
+  return el("a", { href: url, class: "manifest-link", onclick: async (ev) => {
+    ev.preventDefault();
+    const tab = label === "PDF" ? window.open("", "_blank") : null;
+    try {
+      const r = await fetch(url, { headers: { Authorization: "Bearer " + state.token }, cache: "no-store" });
+      if (!r.ok) {
+        let msg = "HTTP " + r.status;
+        try { msg = (await r.json()).error.message; } catch (e) { /* not JSON */ }
+        throw new Error(msg);
+      }
+      const blobUrl = URL.createObjectURL(await r.blob());
+      if (tab) tab.location = blobUrl;
+      else el("a", { href: blobUrl, download: filename }).click();
+      setTimeout(() => URL.revokeObjectURL(blobUrl), 60000);
+    } catch (e) {
+      if (tab) tab.close();
+      alert("Manifest not available: " + e.message);
+    }
+  }, text: label });
 }
 
 // ---- conflicts -----------------------------------------------------------------------------------------

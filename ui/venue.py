@@ -113,7 +113,7 @@ class Venue:
     async def hub_holds(self, gate_id: str) -> int:
         async with self.client() as c:
             r = await c.get("/api/v1/gates")
-            return next(g["high_water"] for g in r.json() if g["gate_id"] == gate_id)
+            return int(next(g["high_water"] for g in r.json() if g["gate_id"] == gate_id))
 
     async def synced(self, gate_id: str) -> None:
         """Wait until the hub holds everything the gate has journaled."""
@@ -237,12 +237,15 @@ async def start_venue(root: Path, *, zones: Sequence[tuple[str, int]] = (("North
                     serve_status=serve_status)
             seq = (await c.get("/healthz")).json()["current_seq"]
         for gate in venue.gates.values():
-            await until(lambda g=gate: g.agent.cursor() >= seq and g.agent.ladder.mode.value == "ONLINE",
-                        f"gate {gate.gate_id} synced and ONLINE")
+            await until(_synced_and_online(gate, seq), f"gate {gate.gate_id} synced and ONLINE")
     except BaseException:
         await venue.stop()
         raise
     return venue
+
+
+def _synced_and_online(gate: VenueGate, seq: int) -> Callable[[], bool]:
+    return lambda: gate.agent.cursor() >= seq and gate.agent.ladder.mode.value == "ONLINE"
 
 
 async def _start_gate(root: Path, url: str, enrolment: dict[str, Any], name: str, *, clock: VenueClock,

@@ -127,6 +127,9 @@ class DashboardFeed:
         self._task: asyncio.Task[None] | None = None
         self._connected: set[str] | None = None
         self._last_summary = 0.0
+        #: seconds the last summary took: with a huge journal the intervals stretch so the
+        #: dashboard never takes more than a fifth of the reader connection's time
+        self._cost = 0.0
         #: summaries computed (for tests and metrics: one per tick, not one per browser)
         self.summaries = 0
 
@@ -224,11 +227,13 @@ class DashboardFeed:
                 self._watch_connections()
                 urgent = urgent or self._wake.is_set()
                 since = loop.time() - self._last_summary
-                due = (urgent and since >= URGENT_INTERVAL_S) or (self._dirty and since >= SUMMARY_MIN_INTERVAL_S) \
-                    or since >= SUMMARY_IDLE_INTERVAL_S
+                urgent_gap = max(URGENT_INTERVAL_S, self._cost)
+                due = (urgent and since >= urgent_gap) \
+                    or (self._dirty and since >= max(SUMMARY_MIN_INTERVAL_S, 5 * self._cost)) \
+                    or since >= max(SUMMARY_IDLE_INTERVAL_S, 5 * self._cost)
                 if not due:
                     if urgent:  # too soon after the last one: sleep out the rest, then push
-                        await asyncio.sleep(URGENT_INTERVAL_S - since)
+                        await asyncio.sleep(urgent_gap - since)
                     continue
                 self._wake.clear()
                 self._dirty = False
@@ -238,6 +243,8 @@ class DashboardFeed:
                 except Exception:  # a failing query must not end the feed for everyone
                     log.exception("dashboard summary failed")
                     continue
+                finally:
+                    self._cost = loop.time() - self._last_summary
                 self.summaries += 1
                 self.broadcast({"type": "summary", "summary": summary})
         finally:

@@ -65,9 +65,11 @@ async def test_a_scan_at_a_gate_shows_in_the_dashboard_counters_live(venue: Venu
     await venue.scan(gate_id, zone_ticket, walk=False)  # the same ticket again is refused
     await expect(page.locator("#refusals li").first).to_contain_text("ALREADY_USED")
     await expect(page.locator("#k-refused")).to_have_text("1")
-    await expect(page.locator("#chart")).to_contain_text("North 1: 1")
+    # a line per gate, then per stand (its label shows the current minute, which may have turned)
+    await expect(page.locator("#chart polyline")).to_have_count(1)
+    await expect(page.locator("#chart")).to_contain_text("North 1: ")
     await page.click("#by-zone")
-    await expect(page.locator("#chart")).to_contain_text("North stand: 1")
+    await expect(page.locator("#chart")).to_contain_text("North stand: ")
 
 
 async def test_fire_alarm_at_a_gate_shows_emergency_on_the_dashboard_within_two_seconds(

@@ -284,9 +284,10 @@ function renderChart(s) {
   box.replaceChildren(svg);
 }
 
+// a top of scale that divides into four whole-number gridlines
 function niceMax(n) {
-  for (const step of [5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000]) if (n <= step) return step;
-  return Math.ceil(n / 5000) * 5000;
+  for (const top of [4, 8, 12, 16, 20, 40, 60, 80, 100, 200, 400, 600, 800, 1000, 2000, 4000]) if (n <= top) return top;
+  return Math.ceil(n / 4000) * 4000;
 }
 
 // ---- occupancy and refusals -------------------------------------------------------------------------

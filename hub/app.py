@@ -593,6 +593,9 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
         return HTMLResponse(render_fan_page(data))
 
     add_manifest_routes(app)
+    from hub.dashboard import add_dashboard_routes
+
+    add_dashboard_routes(app)
     app.mount("/static", StaticFiles(directory=UI_DIR / "static", check_dir=False), name="static")
     if sync:
         from hub.sync_adapter import attach_sync

@@ -115,6 +115,7 @@ CREATE INDEX IF NOT EXISTS journal_ticket ON journal (ticket_id, at);
 CREATE INDEX IF NOT EXISTS journal_at ON journal (at);
 CREATE INDEX IF NOT EXISTS journal_passage ON journal (gate_id, ref_seq) WHERE kind = 'passage';
 CREATE INDEX IF NOT EXISTS journal_number ON journal (ticket_number) WHERE ticket_id IS NULL;
+CREATE INDEX IF NOT EXISTS journal_alerts ON journal (gate_id, seq) WHERE kind IN ('mode', 'event');
 CREATE TABLE IF NOT EXISTS journal_rejects (
     id INTEGER PRIMARY KEY,
     gate_id TEXT NOT NULL,

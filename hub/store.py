@@ -227,6 +227,9 @@ class HubStore:
         self.command_listeners: list[Callable[[dict[str, Any]], Any]] = []
         #: called with the latest hub seq after a commit that logged changes (live push to gates)
         self.change_listeners: list[Callable[[int], Any]] = []
+        #: called with each :class:`IngestResult` once stored (the dashboard's live feed);
+        #: a listener must be quick and must not wait on a client
+        self.ingest_listeners: list[Callable[[IngestResult], Any]] = []
         self._ingest_q: asyncio.Queue[tuple[str, list[JournalEntry], asyncio.Future[IngestResult]]] = asyncio.Queue()
         self._ingest_task: asyncio.Task[None] | None = None
         self._ingest_exec = ThreadPoolExecutor(1, thread_name_prefix="hub-ingest")
@@ -874,7 +877,10 @@ class HubStore:
             self._ingest_task = asyncio.create_task(self._ingest_writer(), name="hub-ingest-writer")
         fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         await self._ingest_q.put((gate_id, list(entries), fut))
-        return await fut
+        result = await fut
+        if self.ingest_listeners and (result.stored or result.conflicts):
+            await self._notify(self.ingest_listeners, result)
+        return result
 
     async def _ingest_writer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -1126,6 +1132,39 @@ class HubStore:
         if row is None:
             return 0
         return int(json.loads(row[0]).get(gate_id, 0))
+
+    # --- the control-room dashboard ---------------------------------------------------------
+
+    async def latest_modes(self) -> dict[str, dict[str, Any]]:
+        """Each gate's latest MODE journal entry: ``{gate_id: {mode, cause, at, seq}}``.
+
+        The detail of a mode entry reads ``"OLD->NEW: cause"``; the cause is split off so the
+        dashboard can show why a gate is where it is. Reads only the partial index of mode and
+        event entries, so it stays cheap with millions of scans in the journal.
+        """
+        rows = await self._all(
+            "SELECT j.gate_id, j.seq, j.at, j.mode, j.detail FROM journal j"
+            " JOIN (SELECT gate_id, MAX(seq) AS seq FROM journal WHERE kind IN ('mode', 'event') AND kind = 'mode'"
+            " GROUP BY gate_id) last ON last.gate_id = j.gate_id AND last.seq = j.seq")
+        out = {}
+        for gate_id, seq, at, mode, detail in rows:
+            _transition, _sep, cause = str(detail).partition(": ")
+            out[gate_id] = {"mode": mode, "cause": cause, "at": at, "seq": seq}
+        return out
+
+    async def alert_entries(self, *, limit: int = 50, since: float | None = None) -> list[dict[str, Any]]:
+        """The newest mode changes and hardware/sync events from every gate, newest first."""
+        # a passage reported by the turnstile is routine (one per fan): not an alert
+        sql = ("SELECT gate_id, seq, at, kind, mode, detail, received_at FROM journal"
+               " WHERE kind IN ('mode', 'event') AND detail NOT LIKE 'turnstile\\_passage:%' ESCAPE '\\'")
+        args: list[Any] = []
+        if since is not None:
+            sql += " AND at >= ?"
+            args.append(since)
+        sql += " ORDER BY at DESC LIMIT ?"
+        args.append(max(1, min(limit, 1000)))
+        keys = ("gate_id", "seq", "at", "kind", "mode", "detail", "received_at")
+        return [dict(zip(keys, r, strict=True)) for r in await self._all(sql, args)]
 
 
     # --- stewards, gate manifests and paper ticks (the paper fallback) -------------------------

@@ -2,6 +2,16 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 let lastSeq = null;
+let shownAt = 0;
+let lastMode = null;
+// a verdict stays on screen this long, then the screen is ready for the next fan
+const VERDICT_MS = 8000;
+const IDLE_TEXT = {
+  MANIFEST: ["MANIFEST", "Scanner or replica not usable — check tickets against the manifest below"],
+  EMERGENCY: ["EMERGENCY", "Free egress — let people out, do not scan"],
+  CLOSED: ["CLOSED", "This gate is closed"],
+  OFFLINE: ["READY", "Scan a ticket (offline: deciding locally)"],
+};
 
 function show(v) {
   const box = $("verdict");
@@ -10,7 +20,20 @@ function show(v) {
   box.querySelector(".word").textContent = admit ? "GO" : "STOP";
   box.querySelector(".message").textContent = v.message;
   box.querySelector(".ticket").textContent = (v.ticket ? "Ticket " + v.ticket + " · " : "") + v.reason;
+  shownAt = Date.now();
 }
+
+function idle(mode) {
+  const box = $("verdict");
+  const [word, message] = IDLE_TEXT[mode] || ["READY", "Scan a ticket"];
+  box.className = "idle idle-" + mode;
+  box.querySelector(".word").textContent = word;
+  box.querySelector(".message").textContent = message;
+  box.querySelector(".ticket").textContent = "";
+  shownAt = 0;
+}
+
+const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
 
 async function poll() {
   try {
@@ -25,15 +48,27 @@ async function poll() {
     $("not_passed").textContent = s.lane.not_passed ?? 0;
     $("backlog").textContent = s.backlog ?? "–";
     $("manifest").hidden = s.mode !== "MANIFEST";
+    document.body.className = "mode-" + s.mode;
     const recent = s.recent || [];
+    if (s.mode !== lastMode) {
+      lastMode = s.mode;
+      idle(s.mode);  // a GO from before the scanner died must not stay on screen
+      if (recent.length) lastSeq = recent[0].seq;
+    }
     if (recent.length && recent[0].seq !== lastSeq) {
       lastSeq = recent[0].seq;
       show(recent[0]);
+    } else if (shownAt && Date.now() - shownAt > VERDICT_MS) {
+      idle(s.mode);
     }
     $("recent").innerHTML = "";
     for (const v of recent.slice(0, 8)) {
+      const admit = v.reason.startsWith("ADMIT");
       const li = document.createElement("li");
-      li.textContent = new Date(v.at * 1000).toLocaleTimeString() + "  " + v.reason + "  " + (v.ticket ?? "") + "  " + v.message;
+      li.className = admit ? "r-admit" : "r-refuse";
+      const mark = document.createElement("b");
+      mark.textContent = (admit ? "✔ " : "✖ ") + v.reason;
+      li.append(clock(v.at) + "  ", mark, "  " + (v.ticket ?? "") + "  " + v.message + (v.manual ? "  (manual)" : ""));
       $("recent").appendChild(li);
     }
   } catch (e) {

@@ -88,7 +88,7 @@ class Turnstile(Protocol):
 
     async def unlock(self, direction: Direction) -> None: ...
 
-    async def passage(self, timeout: float | None = None) -> bool: ...  # noqa: ASYNC109 - the gate's contract
+    async def passage(self, timeout: float | None = None) -> bool: ...
 
     async def lock(self) -> None: ...
 
@@ -180,7 +180,7 @@ class TurnstileBase:
             log.warning("release %s failed: the passage will not be confirmed", direction)
             self._resolve(False)
 
-    async def passage(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+    async def passage(self, timeout: float | None = None) -> bool:
         """Wait for the sensor to confirm the passage armed by :meth:`unlock`.
 
         True when it came within ``timeout`` (default: :attr:`passage_timeout_s`, from the

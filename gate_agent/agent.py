@@ -29,6 +29,8 @@ from tickets.model import Direction, GatePolicy, Scan
 
 log = logging.getLogger(__name__)
 
+NEVER_SYNCED = "replica never synced from the hub"
+
 #: how often the watchdog checks replica age and the like
 WATCHDOG_INTERVAL_S = 5.0
 
@@ -162,6 +164,11 @@ class GateAgent:
         meta = self.reader.meta()
         if "synced_at" in meta:
             self.last_sync_at = float(meta["synced_at"])
+        else:
+            # A new or rebuilt replica knows no tickets, no revocations, no entries: deciding
+            # from it would refuse every fan (or admit blind). Work from the manifest until
+            # the hub's snapshot has arrived.
+            await self._transition(self.ladder.update(replica_untrusted=NEVER_SYNCED))
         self.reload_policy()
 
     # --- policy ---------------------------------------------------------------------------
@@ -269,6 +276,8 @@ class GateAgent:
         """The replica just took data from the hub: it is current as of now."""
         self.last_sync_at = self.clock()
         self.ladder.update(last_sync_at=self.last_sync_at)
+        if self.ladder.facts.replica_untrusted == NEVER_SYNCED:
+            await self._transition(self.ladder.update(replica_untrusted=""))
         await self.check_replica_age()
 
     async def set_hub_connected(self, connected: bool) -> None:

@@ -19,6 +19,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, required=True, help="gate.toml (see deploy/pi/gate.toml.example)")
     p.set_defaults(func=_run)
 
+    p = sub.add_parser("rebuild-replica",
+                       help="move an untrusted replica aside so the next start takes a fresh one from the hub")
+    p.add_argument("--config", type=Path, required=True)
+    p.set_defaults(func=_rebuild)
+
     p = sub.add_parser("status", help="print a running agent's /status")
     p.add_argument("--url", default="http://127.0.0.1:8081", help="the agent's status address")
     p.set_defaults(func=_status)
@@ -61,6 +66,29 @@ async def _serve(config) -> int:  # type: ignore[no-untyped-def]
         if link is not None:
             await link.close()
         await agent.stop()
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    """The journal and manifest stay; only the replica (rebuildable from the hub) is set aside."""
+    import time
+
+    from gate_agent.config import load_config
+
+    config = load_config(args.config)
+    moved = []
+    for suffix in ("", "-wal", "-shm"):
+        path = config.replica_path.with_name(config.replica_path.name + suffix)
+        if path.exists():
+            aside = path.with_name(f"{path.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}")
+            path.rename(aside)
+            moved.append(str(aside))
+    if not moved:
+        print(f"no replica at {config.replica_path}; nothing to do")
+        return 0
+    print("replica moved aside (kept for inspection):\n  " + "\n  ".join(moved))
+    print("restart the gate (systemctl restart gatehouse-gate): it stays in MANIFEST mode until the hub's")
+    print("snapshot has arrived, then goes ONLINE. Event keys come back with the first hub connection.")
     return 0
 
 

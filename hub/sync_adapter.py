@@ -8,6 +8,7 @@ only here, so the hub runs (HTTP ingest only) on an install without it.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,9 @@ from hub.store import HubStore
 from tickets.entry import JournalEntry
 
 log = logging.getLogger(__name__)
+
+#: how often the hub re-reads which gates admit which zone (for fan-out)
+ZONE_REFRESH_S = 10.0
 
 
 class StoreBackend:
@@ -94,6 +98,28 @@ def attach_sync(app: FastAPI, *, protocol: tuple[int, int] | None = None) -> Any
 
     async def wire(store: HubStore) -> None:
         pushed = await store.current_seq()
+        zone_gates: dict[int, frozenset[str]] = {}
+
+        async def load_zones() -> None:
+            zone_gates.clear()
+            for z in await store.zones():
+                zone_gates[int(z["zone_id"])] = frozenset(z.get("gates") or ())
+
+        await load_zones()
+        # Fan-out goes only to the gates of the ticket's zone; an unknown zone goes everywhere.
+        registry.zone_gates = zone_gates.get
+
+        async def refresh_zones() -> None:
+            # Changes made by another process (the CLI) reach this one's listeners only
+            # through the database: re-read the zone map now and then.
+            while True:
+                await asyncio.sleep(ZONE_REFRESH_S)
+                try:
+                    await load_zones()
+                except Exception:
+                    log.exception("zone map refresh failed; keeping the last one")
+
+        app.state.zone_refresh_task = asyncio.get_running_loop().create_task(refresh_zones())
 
         async def push(_seq: int) -> None:
             nonlocal pushed
@@ -101,6 +127,8 @@ def attach_sync(app: FastAPI, *, protocol: tuple[int, int] | None = None) -> Any
                 registry.push_changes([m.change_from_wire({"kind": c.kind, "seq": c.seq, c.kind: c.row})
                                        for c in changes])
                 pushed = changes[-1].seq
+                if any(c.kind == "zone" for c in changes):
+                    await load_zones()
 
         async def disconnect(gate_id: str) -> None:
             await registry.disconnect(gate_id, "gate revoked")

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
@@ -76,13 +76,19 @@ class GateConnection:
                     else:
                         await self.ws.send_text(frame)
 
-    def flush_soon(self) -> None:
-        """Schedule a flush from synchronous code (a push from another gate's task)."""
-        if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.get_running_loop().create_task(self._safe_flush())
+    def flush_soon(self, delay: float = 0.0) -> None:
+        """Schedule a flush from synchronous code (a push from another gate's task).
 
-    async def _safe_flush(self) -> None:
+        ``delay`` lets fan-out pile up for a moment so a v2 gate gets it in one frame; a
+        flush already scheduled takes everything queued by then.
+        """
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._safe_flush(delay))
+
+    async def _safe_flush(self, delay: float = 0.0) -> None:
         try:
+            if delay > 0:
+                await asyncio.sleep(delay)
             await self.flush()
         except Exception as exc:  # the reader notices the dead socket and cleans up
             log.debug("gate %s: flush failed: %r", self.gate_id, exc)
@@ -132,7 +138,7 @@ class GateConnection:
                 self.session.entries_stored(result.high_water, result.backed_up, result.conflicts)
                 for e in result.admits:
                     if (admit := s.remote_admit_for(self.gate_id, e)) is not None:
-                        self.registry.broadcast_admit(admit)
+                        self.registry.broadcast_admit(admit, e.zone_id)
             elif isinstance(ev, s.HelloReceived):
                 backup_hw = getattr(self.backend, "backup_high_water", None)
                 facts = s.HubFacts(
@@ -191,18 +197,32 @@ class GateConnection:
 class GateRegistry:
     """The gates connected to this hub process, for fan-out and control."""
 
+    #: fan-out waits this long to gather admits into one frame (v2); well inside the 1 s promise
+    FANOUT_DELAY_S = 0.02
+
     def __init__(self) -> None:
         self.connections: dict[str, GateConnection] = {}
+        #: zone id -> the gates that admit it (set by the hub); None: send admits to every gate
+        self.zone_gates: Callable[[int], Collection[str] | None] | None = None
 
     def connected(self) -> list[str]:
         return sorted(self.connections)
 
-    def broadcast_admit(self, admit: m.RemoteAdmit) -> int:
-        """Send an admit to every other synced gate; returns how many got it."""
+    def broadcast_admit(self, admit: m.RemoteAdmit, zone_id: int | None = None) -> int:
+        """Send an admit to every other synced gate that could see the ticket; returns how many got it.
+
+        A gate outside the ticket's zone refuses it as WRONG_GATE whatever its entry state,
+        so when the hub knows the zone's gates only those are told.
+        """
+        targets = None
+        if zone_id is not None and self.zone_gates is not None:
+            targets = self.zone_gates(zone_id)
+        conns = (self.connections.items() if targets is None
+                 else [(g, c) for g in targets if (c := self.connections.get(g)) is not None])
         n = 0
-        for gid, conn in list(self.connections.items()):
+        for gid, conn in list(conns):
             if gid != admit.gate_id and conn.session.send_remote_admit(admit):
-                conn.flush_soon()
+                conn.flush_soon(self.FANOUT_DELAY_S)
                 n += 1
         return n
 

@@ -424,6 +424,19 @@ class RemoteAdmit:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteAdmits:
+    """Hub → gate, protocol v2: several :class:`RemoteAdmit` in one frame.
+
+    At a busy venue every admit goes to every gate of its zone; one frame per admit per
+    gate is what limits a hub's throughput, so a v2 hub sends what piled up for a gate
+    since its last flush as one message. A v1 gate never receives it.
+    """
+
+    admits: tuple[RemoteAdmit, ...]
+    type = "remote_admits"
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """Heartbeat. Either side may send one; the peer answers with a :class:`Pong`."""
 
@@ -467,7 +480,7 @@ class Command:
 KNOWN_COMMANDS = frozenset({"emergency_on", "emergency_off", "close", "open"})
 
 Message = (Hello | HelloReply | SnapshotBegin | SnapshotBatch | SnapshotEnd | SnapshotRequest | Deltas
-           | CatchUp | JournalBatch | JournalAck | RemoteAdmit | Ping | Pong | Error | Command)
+           | CatchUp | JournalBatch | JournalAck | RemoteAdmit | RemoteAdmits | Ping | Pong | Error | Command)
 
 
 # --------------------------------------------------------------------------- to / from dict
@@ -481,6 +494,8 @@ def to_dict(m: Message) -> dict[str, Any]:
         d.update(prev_seq=m.prev_seq, changes=[change_to_wire(c) for c in m.changes])
     elif isinstance(m, JournalBatch):
         d["entries"] = [e.to_wire() for e in m.entries]
+    elif isinstance(m, RemoteAdmits):
+        d["admits"] = [{k: v for k, v in to_dict(a).items() if k != "type"} for a in m.admits]
     else:
         for name in m.__dataclass_fields__:
             d[name] = getattr(m, name)
@@ -488,6 +503,11 @@ def to_dict(m: Message) -> dict[str, Any]:
 
 
 T = TypeVar("T")
+
+
+def _remote_admit(d: dict[str, Any]) -> RemoteAdmit:
+    return RemoteAdmit(_int(d, "ticket_id", minimum=1), _str(d, "gate_id", nonempty=True), _num(d, "at"),
+                       _str(d, "direction", "in"), _int(d, "gate_seq", default=0), _bool(d, "not_passed"))
 
 
 def _hello(d: dict[str, Any]) -> Hello:
@@ -548,9 +568,8 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "journal_batch": _journal_batch,
     "journal_ack": lambda d: JournalAck(_int(d, "high_water"), _int(d, "backed_up", default=0),
                                         _int(d, "conflicts", default=0)),
-    "remote_admit": lambda d: RemoteAdmit(_int(d, "ticket_id", minimum=1), _str(d, "gate_id", nonempty=True),
-                                          _num(d, "at"), _str(d, "direction", "in"), _int(d, "gate_seq", default=0),
-                                          _bool(d, "not_passed")),
+    "remote_admit": lambda d: _remote_admit(d),
+    "remote_admits": lambda d: RemoteAdmits(tuple(_remote_admit(_obj(a, "admit")) for a in _list(d, "admits"))),
     "ping": lambda d: Ping(_int(d, "nonce", minimum=None)),
     "pong": lambda d: Pong(_int(d, "nonce", minimum=None), _int(d, "seq", default=0)),
     "error": lambda d: Error(_str(d, "code", nonempty=True), _str(d, "detail", ""), _bool(d, "fatal")),

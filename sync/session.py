@@ -36,6 +36,23 @@ from tickets.model import TicketRecord, Zone
 from tickets.policy import EntryPolicy
 
 
+def _coalesce_admits(messages: list[m.Message]) -> list[m.Message]:
+    """Runs of consecutive remote admits become one ``remote_admits`` (order kept)."""
+    out: list[m.Message] = []
+    run: list[m.RemoteAdmit] = []
+    for msg in messages:
+        if isinstance(msg, m.RemoteAdmit):
+            run.append(msg)
+            continue
+        if run:
+            out.append(run[0] if len(run) == 1 else m.RemoteAdmits(tuple(run)))
+            run = []
+        out.append(msg)
+    if run:
+        out.append(run[0] if len(run) == 1 else m.RemoteAdmits(tuple(run)))
+    return out
+
+
 def remote_admit_for(gate_id: str, entry: JournalEntry) -> m.RemoteAdmit | None:
     """What to fan out to the other gates for a newly stored journal entry, if anything:
     an admit (scan or manual), or the undo of one whose passage timed out."""
@@ -251,7 +268,7 @@ class HubState(StrEnum):
 
 _ALWAYS = frozenset({"ping", "pong", "error"})
 _HUB_TO_GATE_SYNCED = frozenset({"hello_reply", "snapshot_begin", "snapshot_batch", "snapshot_end", "deltas",
-                                 "journal_ack", "remote_admit", "command"}) | _ALWAYS
+                                 "journal_ack", "remote_admit", "remote_admits", "command"}) | _ALWAYS
 
 #: Which message types the gate accepts in each state. Anything else is a violation.
 GATE_ACCEPTS: dict[GateState, frozenset[str]] = {
@@ -362,10 +379,16 @@ class _Session:
         return out
 
     def frames_to_send(self) -> list[str | bytes]:
-        """The outbox as wire frames (zlib binary for large messages only on v2 with a peer that reads them)."""
-        compress = (self.version or 1) >= 2 and self._peer_compresses
+        """The outbox as wire frames (zlib binary for large messages only on v2 with a peer that reads them).
+
+        On v2, remote admits that piled up since the last flush go as one ``remote_admits``."""
+        v2 = (self.version or 1) >= 2
+        compress = v2 and self._peer_compresses
         limit = self.config.compress_min_bytes
-        return [m.encode(msg, compress=compress, min_bytes=limit) for msg in self.messages_to_send()]
+        messages = self.messages_to_send()
+        if v2 and sum(isinstance(msg, m.RemoteAdmit) for msg in messages) > 1:
+            messages = _coalesce_admits(messages)
+        return [m.encode(msg, compress=compress, min_bytes=limit) for msg in messages]
 
     def _send(self, msg: m.Message) -> None:
         self._outbox.append(msg)
@@ -654,6 +677,9 @@ class GateSession(_Session):
         if self.state is GateState.LIVE and p.seq > self.cursor:
             return self._ask_catch_up(now)
         return []
+
+    def _on_remote_admits(self, r: m.RemoteAdmits, now: float) -> list[GateEvent]:
+        return [ev for a in r.admits for ev in self._on_remote_admit(a, now)]
 
     def _on_remote_admit(self, r: m.RemoteAdmit, now: float) -> list[GateEvent]:
         if r.gate_id == self.gate_id:

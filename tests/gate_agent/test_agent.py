@@ -60,12 +60,15 @@ class Gate:
         return None
 
 
-async def build_gate(tmp_path: Path, *, passage_timeout_s: float = 0.3, schema: int | None = None) -> Gate:
+async def build_gate(tmp_path: Path, *, passage_timeout_s: float = 0.3, schema: int | None = None,
+                     synced: bool = True) -> Gate:
     event = make_event(400, time.time())
     cfg = GateConfig(gate_id="G1", data_dir=tmp_path, passage_timeout_s=passage_timeout_s, status_port=0)
     replica = await Replica.open(cfg.replica_path)
     await replica.set_event(event_id=event.event_id, keyring=event.keyring, zones=event.zones, policies=event.policies)
     await replica.bulk_load(event.rows())
+    if synced:
+        await replica.apply_tickets([], cursor=1)  # as if the hub's snapshot had arrived
     await replica.close()
     if schema is not None:
         conn = sqlite3.connect(cfg.replica_path)
@@ -211,3 +214,13 @@ async def test_manual_admit_from_the_manifest_releases_the_turnstile_and_is_jour
     assert len(admitted) == 1 and admitted[0].staff_id == "st1" and admitted[0].raw == number.encode()
     assert "camera unplugged" in admitted[0].detail and admitted[0].mode == "MANIFEST"
     assert all(b"2468" not in e.raw and "2468" not in e.detail for e in manual)  # never the PIN
+
+
+async def test_gate_whose_replica_never_synced_works_from_the_manifest(tmp_path: Path) -> None:
+    g = await build_gate(tmp_path, synced=False)
+    try:
+        assert g.agent.ladder.mode is Mode.MANIFEST and "never synced" in g.agent.ladder.cause
+        await g.agent.synced()  # the hub's snapshot arrived
+        assert g.agent.ladder.mode is Mode.OFFLINE
+    finally:
+        await g.agent.stop()

@@ -30,7 +30,7 @@ from sync import session as s
 from sync.backend import HelloFacts
 from sync.gate_client import GateClient, backoff
 from tickets.entry import EntryKind, JournalEntry, Passage
-from tickets.model import TicketRecord, Zone
+from tickets.model import TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryPolicy
 
 EVENT_ID = 1
@@ -209,8 +209,11 @@ class LightGate:
     async def apply_deltas(self, changes: Sequence[m.Change], cursor: int) -> None:
         now = time.perf_counter()
         for c in changes:
+            # the hub store sends a revocation as the whole row with its new status
             if isinstance(c, m.TicketRevoke):
                 self.revoked_at.setdefault(c.ticket_id, now)
+            elif isinstance(c, m.TicketUpsert) and c.ticket.status is TicketStatus.REVOKED:
+                self.revoked_at.setdefault(c.ticket.ticket_id, now)
         self.cursor = cursor
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None:

@@ -35,8 +35,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from gatehouse.benchkit import (
     EntryMix,
     Hub,
@@ -141,18 +139,24 @@ async def _drive_ws(hub: Hub, args: argparse.Namespace, tickets: int) -> dict[st
                 g.append(mix)
             await g.acked_event.wait()
 
+    window: dict[str, float] = {}
+
+    async def meter() -> None:
+        """The figures at the end of the window (closed-loop gates may still be waiting for an ack)."""
+        await asyncio.sleep(max(0.0, stop - time.perf_counter()))
+        window.update(elapsed=time.perf_counter() - start, acked=sum(g.acked for g in gates) - acked0,
+                      hub_cpu=cpu_s(hub.pid) - hub_cpu0, self_cpu=self_cpu_s() - self_cpu0,
+                      fanned=sum(g.remote_admits for g in gates) - fanned0)
+
     mode = f"paced at {args.rate:,.0f}/s" if interval else f"closed loop, {args.batch} entries outstanding each"
     _progress(f"{args.gates} gates sending for {args.duration:.0f} s ({mode})")
-    await asyncio.gather(*(paced(g, mix, k) if interval else closed(g, mix)
-                           for k, (g, mix) in enumerate(zip(gates, mixes, strict=True))))
-    elapsed = time.perf_counter() - start
-    acked = sum(g.acked for g in gates) - acked0
-    hub_cpu = cpu_s(hub.pid) - hub_cpu0
-    self_cpu = self_cpu_s() - self_cpu0
-    fanned = sum(g.remote_admits for g in gates) - fanned0
+    await asyncio.gather(meter(), *(paced(g, mix, k) if interval else closed(g, mix)
+                                    for k, (g, mix) in enumerate(zip(gates, mixes, strict=True))))
+    elapsed, acked, hub_cpu = window["elapsed"], int(window["acked"]), window["hub_cpu"]
+    self_cpu, fanned = window["self_cpu"], window["fanned"]
     handed = sum(len(g.journal) for g in gates)
     deadline = time.perf_counter() + SETTLE_S
-    while sum(g.acked for g in gates) < handed and time.perf_counter() < deadline:
+    while sum(g.acked for g in gates) < handed and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     unacked = handed - sum(g.acked for g in gates)
     hub_rss = rss_mb(hub.pid)

@@ -840,6 +840,15 @@ class HubSession(_Session):
             raise LocalProtocolError("state", "session closed")
         self._send(command)
 
+    def peer_reading(self, now: float) -> None:
+        """The transport took a flow-controlled send (a snapshot page): the gate is reading.
+
+        A gate applying a large snapshot answers our ping only once it has read the pages
+        queued before it, which can take longer than ``heartbeat_timeout_s``; its reading
+        them is the sign of life meanwhile.
+        """
+        self._last_received = max(self._last_received, now)
+
     def tick(self, now: float) -> list[HubEvent]:
         if self.state is HubState.CLOSED:
             return []

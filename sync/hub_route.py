@@ -169,7 +169,6 @@ class GateConnection:
                     sess.snapshot_batch(page.tickets, page.zones if first else (), page.policies if first else (),
                                         page.total_rows)
                     await self.flush()  # backpressure: one page in memory at a time
-                    sess.peer_reading(self.clock())  # the send completed: the gate is reading
                     if page.next_after is None:
                         break
                     page, first = await b.snapshot_rows(page.next_after, self.snapshot_page), False

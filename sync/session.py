@@ -540,6 +540,12 @@ class GateSession(_Session):
             self._in_flight.clear()
             self._sent = self.acked
             events.append(NeedResend(self.acked + 1))
+        if self.state is GateState.SNAPSHOT and now - self._last_ping >= cfg.heartbeat_interval_s:
+            # Applying a large snapshot, the gate reads the hub's ping only after the pages
+            # queued before it, which can take longer than the hub's heartbeat timeout; its
+            # own ping tells the hub meanwhile that it is alive.
+            self._last_ping = now
+            self._send(m.Ping(next(self._ping_nonce)))
         if self.state is GateState.SNAPSHOT and now - self._snap_at >= cfg.reply_timeout_s:
             self._snap_at = now
             self._snap_next = self._snap_seq = None
@@ -839,15 +845,6 @@ class HubSession(_Session):
         if self.state is HubState.CLOSED:
             raise LocalProtocolError("state", "session closed")
         self._send(command)
-
-    def peer_reading(self, now: float) -> None:
-        """The transport took a flow-controlled send (a snapshot page): the gate is reading.
-
-        A gate applying a large snapshot answers our ping only once it has read the pages
-        queued before it, which can take longer than ``heartbeat_timeout_s``; its reading
-        them is the sign of life meanwhile.
-        """
-        self._last_received = max(self._last_received, now)
 
     def tick(self, now: float) -> list[HubEvent]:
         if self.state is HubState.CLOSED:

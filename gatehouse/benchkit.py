@@ -291,10 +291,14 @@ async def until(pred: Callable[[], object], within_s: float, what: str, step_s: 
 class EntryMix:
     """Realistic journal entries for one gate: 75 % admits of imported tickets (each gate its
     own run, about 1 in 200 re-using a random ticket so the hub's double-admit check finds real
-    conflicts), 15 % passage outcomes, 10 % refusals."""
+    conflicts), 15 % passage outcomes, 10 % refusals. ``admit_ratio`` changes the share of
+    admits (the rest keeps the 60:40 split): every admit is fanned out to every other gate."""
 
-    def __init__(self, gate_id: str, index: int, gates: int, tickets: int, seed: int = 2026) -> None:
+    def __init__(self, gate_id: str, index: int, gates: int, tickets: int, seed: int = 2026,
+                 admit_ratio: float = 0.75) -> None:
         self.gate_id = gate_id
+        self.admit_ratio = admit_ratio
+        self.passage_ratio = admit_ratio + (1.0 - admit_ratio) * 0.6
         self.rng = random.Random(seed * 1000 + index)
         self.tickets = max(1, tickets)
         self.next_own = index * max(1, self.tickets // max(1, gates))
@@ -302,7 +306,7 @@ class EntryMix:
     def __call__(self, seq: int) -> JournalEntry:
         rng, now = self.rng, time.time()
         roll = rng.random()
-        if roll < 0.75:
+        if roll < self.admit_ratio:
             if rng.random() < 0.005:
                 tid = rng.randint(1, self.tickets)
             else:
@@ -310,7 +314,7 @@ class EntryMix:
                 self.next_own += 1
             return JournalEntry(self.gate_id, seq, now, EntryKind.SCAN, reason="ADMIT", ticket_id=tid,
                                 zone_id=1 + tid % 4, raw=b"GH1:" + b"A" * 150, passage=Passage.PENDING)
-        if roll < 0.9:
+        if roll < self.passage_ratio:
             return JournalEntry(self.gate_id, seq, now, EntryKind.PASSAGE, ref_seq=max(1, seq - 1),
                                 passage=Passage.PASSED)
         return JournalEntry(self.gate_id, seq, now, EntryKind.SCAN,

@@ -61,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of sustained ingest (default 10)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="offered validations/s over all gates (0: closed loop, the hub's capacity)")
+    parser.add_argument("--admit-ratio", type=float, default=0.75,
+                        help="share of entries that are admits, each fanned out to every other gate (default 0.75)")
     parser.add_argument("--import-rows", type=int, default=1_000_000,
                         help="rows in the generated CSV import (default 1000000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
@@ -71,7 +73,8 @@ def _progress(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.gates < 1 or args.duration <= 0 or args.import_rows < 1 or args.batch < 1 or args.rate < 0:
+    if args.gates < 1 or args.duration <= 0 or args.import_rows < 1 or args.batch < 1 or args.rate < 0 \
+            or not 0 <= args.admit_ratio <= 1:
         raise SystemExit("bench ingest: --gates, --duration, --import-rows and --batch must be positive")
     tmp = Path(tempfile.mkdtemp(prefix="gatehouse-bench-ingest-"))
     load_before = load_average()
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             _progress(f"kept {tmp}")
     return {
         "gates": args.gates, "transport": args.transport, "batch": args.batch, "duration_s": args.duration,
-        "offered_rate_per_s": args.rate,
+        "offered_rate_per_s": args.rate, "admit_ratio": args.admit_ratio,
         **result,
         "import_rows": args.import_rows, "import_rows_per_s": round(import_rate, 1),
         "cpu_count": os.cpu_count(), "load_average_before": round(load_before, 2),
@@ -117,7 +120,7 @@ async def _drive_ws(hub: Hub, args: argparse.Namespace, tickets: int) -> dict[st
         g.watch_admits = set()  # count the fanned-out admits, do not time them (that is `bench sync`)
     connect_s = await start_light_gates(gates)
     _progress(f"{args.gates} gates online over /ws/gate in {connect_s:.1f} s")
-    mixes = [EntryMix(g.name, i, args.gates, tickets) for i, g in enumerate(gates)]
+    mixes = [EntryMix(g.name, i, args.gates, tickets, admit_ratio=args.admit_ratio) for i, g in enumerate(gates)]
     acked0 = sum(g.acked for g in gates)
     fanned0 = sum(g.remote_admits for g in gates)
     hub_cpu0, self_cpu0 = cpu_s(hub.pid), self_cpu_s()
@@ -191,7 +194,7 @@ async def _drive_http(hub: Hub, args: argparse.Namespace, tickets: int) -> dict[
 
     async def gate(gate_id: str, token: str, index: int) -> None:
         nonlocal stored, errors
-        mix = EntryMix(gate_id, index, args.gates, tickets)
+        mix = EntryMix(gate_id, index, args.gates, tickets, admit_ratio=args.admit_ratio)
         # a lean HTTP/1.1 keep-alive client: the load generator must not be what limits
         # the figure (httpx costs more CPU per request than the hub's ingest does)
         reader, writer = await asyncio.open_connection(host, port)

@@ -107,13 +107,13 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
     async with hub.process.admin_client() as c:
         zones = (await c.get("/api/v1/zones")).json()
         venue.zones = {z["name"]: z["zone_id"] for z in zones}
-        _progress(f"fetching credentials for the real gates' fans ({args.real_gates} × 1000)")
+        per_gate = min(1000, int(args.scan_rate * args.duration) + 5)
+        _progress(f"fetching credentials for the real gates' fans ({args.real_gates} × {per_gate})")
         credentials: list[list[str]] = []
         for k in range(args.real_gates):
-            per_gate = int(args.scan_rate * args.duration) + 5
             base = fans_first + 1000 * k
             texts = []
-            for tid in range(base, base + min(1000, per_gate)):
+            for tid in range(base, base + per_gate):
                 r = await c.get(f"/api/v1/tickets/{tid}/credential")
                 r.raise_for_status()
                 texts.append(str(r.json()["text"]))
@@ -198,7 +198,7 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
     await asyncio.gather(
         probes(), sample_rss(),
         *(light_gate(g, mix, k) for k, (g, mix) in enumerate(zip(light, mixes, strict=True))),
-        *(real_gate(g, credentials[k], light_count + k) for k, g in enumerate(real)),
+        *(real_gate(g, credentials[k], k) for k, g in enumerate(real)),
     )
     elapsed = time.perf_counter() - start
     hub_cpu = cpu_s(hub.pid) - cpu0

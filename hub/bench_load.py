@@ -126,16 +126,16 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
     await venue.online(*real)
     decide_s: list[float] = []
     reasons: dict[str, int] = {}
-    for g in real:
-        _time_decisions(g, decide_s)
+    for gate in real:
+        _time_decisions(gate, decide_s)
 
     _progress(f"enrolling and connecting {light_count} lightweight gates")
     ids = await hub.enrol(light_count, prefix="light")
     seq, epoch = hub.replica_position()
     light = [LightGate(gid, token, hub.ws_url, cursor=seq, epoch=epoch, record_acks=True) for gid, token in ids]
     probe_ids = set(range(probe_first, probe_first + args.probes))
-    for g in light:
-        g.watch_admits = probe_ids
+    for lg in light:
+        lg.watch_admits = probe_ids
     connect_s = await start_light_gates(light)
     _progress(f"{light_count} lightweight gates online in {connect_s:.1f} s; scanning for {args.duration:.0f} s "
               f"at {args.scan_rate}/s per gate")
@@ -182,8 +182,8 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
             src.admit(tid)
             others = [g for g in light if g is not src]
             try:
-                await until(lambda tid=tid, others=others: all(tid in g.admit_at for g in others), 30, "fan-out",
-                            step_s=0.01)
+                await until(lambda tid=tid, others=others: all(tid in o.admit_at for o in others),  # type: ignore[misc]
+                            30, "fan-out", step_s=0.01)
             except TimeoutError:
                 _progress(f"probe admit {tid} did not reach every gate within 30 s")
             fanout.extend((g.admit_at[tid] - t) for g in others if tid in g.admit_at)
@@ -210,8 +210,8 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
         _progress("some entries were still unacked 30 s after the window")
     stored = await _ingested(hub) - stored0
     unacked = handed - sum(g.acked for g in light)
-    for g in light:
-        await g.stop()
+    for lg in light:
+        await lg.stop()
     await venue.close()
     latencies = [x for g in light for x in g.ack_latencies_s]
     _progress(f"{stored:,} entries stored in {elapsed:.1f} s; hub CPU {hub_cpu:.1f} s, RSS peak {rss_peak:.0f} MB")

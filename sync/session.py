@@ -563,6 +563,12 @@ class GateSession(_Session):
             self._in_flight.clear()
             self._sent = self.acked
             events.append(NeedResend(self.acked + 1))
+        if self.state is GateState.SNAPSHOT and now - self._last_ping >= cfg.heartbeat_interval_s:
+            # Applying a large snapshot, the gate reads the hub's ping only after the pages
+            # queued before it, which can take longer than the hub's heartbeat timeout; its
+            # own ping tells the hub meanwhile that it is alive.
+            self._last_ping = now
+            self._send(m.Ping(next(self._ping_nonce)))
         if self.state is GateState.SNAPSHOT and now - self._snap_at >= cfg.reply_timeout_s:
             self._snap_at = now
             self._snap_next = self._snap_seq = None

@@ -247,6 +247,22 @@ def test_a_missing_snapshot_batch_aborts_and_asks_again() -> None:
     assert g.receive(m.SnapshotEnd(10, 2, 3), 0.3) == []  # ignored until a new begin
 
 
+def test_a_gate_receiving_a_snapshot_pings_the_hub_though_it_hears_pages_all_the_time() -> None:
+    # busy applying pages, the gate would read the hub's ping too late: its own ping keeps the link
+    g = connected_gate(s.GateFacts(0, 0, 0, None))
+    g.receive(reply(replica_sync="snapshot"), 0.0)
+    g.receive(m.SnapshotBegin(10, 3), 0.1)
+    g.messages_to_send()
+    for k, t in enumerate((0.6, 1.2, 1.8, 2.4)):
+        g.receive(m.SnapshotBatch(k, (ticket(k + 1),)), t)
+        g.tick(t)
+    assert [x.type for x in g.messages_to_send()] == ["ping", "ping"]  # every heartbeat interval (1 s)
+    hub = s.HubSession("g1", CFG)
+    hub._last_received = 0.0
+    hub.receive(m.Ping(1), 2.4)
+    assert not any(isinstance(e, s.CloseWanted) for e in hub.tick(4.0))  # 3 s timeout counted from the ping
+
+
 def test_deltas_advance_the_cursor_and_a_gap_asks_to_catch_up() -> None:
     g = connected_gate()
     g.receive(reply(), 0.0)

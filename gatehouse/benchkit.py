@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,12 @@ class Hub:
     """A hub data directory, its serving child process and what the benchmarks need of it."""
 
     process: HubProcess
+    #: the zones each enrolled gate admits (fan-out reaches a zone's gates only)
+    gate_zones: dict[str, list[int]] = field(default_factory=dict)
+
+    def zone_peers(self, gates: Sequence[LightGate], zone_id: int = 1) -> list[LightGate]:
+        """The gates that admit ``zone_id``: the ones an admit of that zone is fanned out to."""
+        return [g for g in gates if zone_id in self.gate_zones.get(g.name, [])]
 
     @property
     def data(self) -> Path:
@@ -113,16 +119,29 @@ class Hub:
             con.close()
         return (int(row[0]) if row else 0), str(epoch[0])
 
-    async def enrol(self, count: int, prefix: str = "bench", zones: Sequence[int] = ()) -> list[tuple[str, str]]:
-        """Enrol ``count`` gates through the API; returns (gate_id, token) pairs."""
+    async def enrol(self, count: int, prefix: str = "bench", zones: Sequence[int] | None = None) -> list[tuple[str, str]]:
+        """Enrol ``count`` gates through the API; returns (gate_id, token) pairs.
+
+        Without ``zones`` the gates are spread over the venue's zones round-robin, as at a
+        real stadium (each zone has its own gates; fan-out goes to a zone's gates only).
+        """
         out: list[tuple[str, str]] = []
         async with self.process.admin_client() as c:
+            if zones is None:
+                r = await c.get("/api/v1/zones")
+                r.raise_for_status()
+                zone_ids = [int(z["zone_id"]) for z in r.json()]
+            else:
+                zone_ids = []
+
             async def one(i: int) -> tuple[str, str]:
-                r = await c.post("/api/v1/gates", json={"name": f"{prefix} {i}", "zones": list(zones)})
+                assigned = list(zones) if zones is not None else ([zone_ids[i % len(zone_ids)]] if zone_ids else [])
+                r = await c.post("/api/v1/gates", json={"name": f"{prefix} {i}", "zones": assigned})
                 r.raise_for_status()
                 r = await c.post("/api/v1/enroll", json={"token": r.json()["enrolment_token"]})
                 r.raise_for_status()
                 body = r.json()
+                self.gate_zones[str(body["gate_id"])] = assigned
                 return str(body["gate_id"]), str(body["token"])
 
             for start in range(0, count, 20):  # a few at a time: enrolment is not what we measure

@@ -172,15 +172,18 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
             reason = await g.scan(text)
             reasons[reason] = reasons.get(reason, 0) + 1
 
+    # a probe admit is of zone 1: it is fanned out to the gates of zone 1
+    peers = hub.zone_peers(light) or list(light)
+
     async def probes() -> None:
         rng = random.Random(7)
         gap = args.duration / (args.probes + 1)
         for i, tid in enumerate(sorted(probe_ids)):
             await asyncio.sleep(max(0.0, start + gap * (i + 1) - time.perf_counter()))
-            src = rng.choice(light)
+            src = rng.choice(peers)
             t = time.perf_counter()
             src.admit(tid)
-            others = [g for g in light if g is not src]
+            others = [g for g in peers if g is not src]
             try:
                 await until(lambda tid=tid, others=others: all(tid in o.admit_at for o in others),  # type: ignore[misc]
                             30, "fan-out", step_s=0.01)

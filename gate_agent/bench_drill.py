@@ -165,6 +165,10 @@ async def drill(root: Path, p: DrillParams = DrillParams(), say: Callable[[str],
         await asyncio.sleep(p.phase_s / 2)
     finally:
         stop.set()
+        for lane in lanes.values():
+            lane.available.set()  # a fan waiting for a gate that failed to restart must not hang
+        for task in fans:
+            task.cancel()
         await asyncio.gather(*fans, return_exceptions=True)
     try:
         lost, double = await _audit(venue, lanes)
@@ -211,7 +215,7 @@ async def _fans(lane: Lane, credentials: dict[str, str], tally: Tally, every: fl
     while not stop.is_set() and queue:
         ticket = queue.pop()
         arrived = time.monotonic()
-        await lane.available.wait()
+        await asyncio.wait_for(lane.available.wait(), TIMEOUT_S * 3)
         gate = lane.gate
         if lane.manual:
             result = await gate.agent.manual_admit(typed=ticket["number"], steward_id=STEWARD[0], pin=STEWARD[2])

@@ -31,14 +31,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sync import messages as m
 from sync import session as s
-from sync.backend import HelloFacts
-from sync.gate_client import GateClient
 from tickets.entry import EntryKind, JournalEntry
 from tickets.model import TicketRecord, Zone
 from tickets.policy import EntryPolicy
@@ -100,81 +98,12 @@ def _hub_main(port: int, gates: int) -> None:
 
 
 # --------------------------------------------------------------------------- gate side
-class BenchGate:
-    """A minimal GateOwner: a journal list and timestamps of what arrived."""
+def bench_gate(name: str, url: str, journal: list[JournalEntry] | None = None,
+              config: s.SessionConfig | None = None) -> Any:
+    """A gate for the in-memory hub: a lightweight gate whose token the memory backend accepts."""
+    from gatehouse.benchkit import LightGate
 
-    def __init__(self, name: str, url: str, journal: list[JournalEntry] | None = None,
-                 config: s.SessionConfig | None = None) -> None:
-        self.name = name
-        self.journal = journal or []
-        self.acked = 0
-        self.cursor = 0
-        self.epoch: str | None = None
-        self.revoked_at: dict[int, float] = {}
-        self.admit_at: dict[int, float] = {}
-        self.online = asyncio.Event()
-        self.snapshot_done_at: float | None = None
-        self.snapshot_rows = 0
-        self.acked_event = asyncio.Event()
-        self.client = GateClient(url, f"tok-{name}", name, self, config=config, reconnect_delays=_quick)
-        self.task: asyncio.Task[None] | None = None
-
-    async def hello_facts(self) -> HelloFacts:
-        return HelloFacts(self.cursor, self.acked, len(self.journal), self.epoch)
-
-    async def journal_after(self, seq: int, limit: int) -> list[JournalEntry]:
-        return self.journal[seq:seq + limit]
-
-    async def snapshot_started(self, seq: int, total_rows: int, reason: str) -> None:
-        self.snapshot_rows = 0
-
-    async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
-                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
-        self.snapshot_rows += len(rows)
-
-    async def snapshot_finished(self, cursor: int) -> None:
-        self.cursor = cursor
-        self.snapshot_done_at = time.perf_counter()
-
-    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int) -> None:
-        now = time.perf_counter()
-        for c in changes:
-            if isinstance(c, m.TicketRevoke):
-                self.revoked_at.setdefault(c.ticket_id, now)
-        self.cursor = cursor
-
-    async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None:
-        self.admit_at.setdefault(ticket_id, time.perf_counter())
-
-    async def on_ack(self, high_water: int, backed_up: int) -> None:
-        self.acked = high_water
-        if high_water >= len(self.journal):
-            self.acked_event.set()
-
-    async def on_hub_epoch(self, epoch: str) -> None:
-        self.epoch = epoch
-
-    async def on_command(self, name: str, reason: str, args: dict[str, Any]) -> None:
-        pass
-
-    async def on_state(self, state: str, detail: str) -> None:
-        if state == "online":
-            self.online.set()
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self.client.run())
-
-    async def stop(self) -> None:
-        await self.client.stop()
-        if self.task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.task, 10)
-
-    def admit(self, ticket_id: int) -> None:
-        e = JournalEntry(self.name, len(self.journal) + 1, time.time(), EntryKind.SCAN, reason="ADMIT",
-                         ticket_id=ticket_id)
-        self.journal.append(e)
-        self.client.journal_appended(e.seq)
+    return LightGate(name, f"tok-{name}", url, journal=journal, config=config)
 
 
 def _quick() -> Iterator[float]:
@@ -213,7 +142,7 @@ async def _bench(args: argparse.Namespace, port: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         await _until_ready(http)
         cfg = s.SessionConfig(heartbeat_interval_s=10.0, heartbeat_timeout_s=60.0)
-        gates = [BenchGate(f"b{i}", url, config=cfg) for i in range(args.gates)]
+        gates = [bench_gate(f"b{i}", url, config=cfg) for i in range(args.gates)]
         t0 = time.perf_counter()
         for g in gates:
             g.start()
@@ -251,7 +180,7 @@ async def _bench(args: argparse.Namespace, port: int) -> dict[str, Any]:
 
         backlog = [JournalEntry("drain", i, time.time(), EntryKind.SCAN, reason="ADMIT",
                                 ticket_id=1 + i % SMALL_TICKETS) for i in range(1, args.drain + 1)]
-        drain = BenchGate("drain", url, backlog)
+        drain = bench_gate("drain", url, backlog)
         drain.cursor, drain.epoch = 0, None
         t = time.perf_counter()
         drain.start()
@@ -263,7 +192,7 @@ async def _bench(args: argparse.Namespace, port: int) -> dict[str, Any]:
 
         _progress(f"loading {args.snapshot_tickets} tickets at the hub")
         await http.post(f"/bench/seed/{args.snapshot_tickets}")
-        snap = BenchGate("snap", url)
+        snap = bench_gate("snap", url)
         t = time.perf_counter()
         snap.start()
         await asyncio.wait_for(snap.online.wait(), 600)

@@ -78,3 +78,11 @@ def test_load_bench_runs_a_venue_with_real_gates_deciding() -> None:
              "decisions_count", "admitted_count")
     assert r["fanout_samples_count"] == 3 * (8 - 2 - 1)  # every probe reached every other light gate
     assert r["decide_p99_ms"] >= r["decide_p50_ms"] > 0
+
+
+@pytest.mark.slow
+def test_sync_bench_against_the_in_memory_hub_reports_the_same_figures() -> None:
+    r = bench("sync", "--backend", "memory", "--gates", "6", "--revocations", "3", "--admits", "3",
+              "--drain", "300", "--snapshot-tickets", "3000")
+    assert r["backend"] == "memory" and r["gates"] == 6
+    positive(r, "revocation_p99_ms", "fanout_p99_ms", "drain_s", "snapshot_s")

@@ -225,6 +225,7 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
         "fanout_p50_ms": round(pct(fanout, 0.5) * 1000, 2),
         "fanout_p99_ms": round(pct(fanout, 0.99) * 1000, 2),
         "fanout_samples_count": len(fanout),
+        "fanout_gates_count": len(peers) - 1,
         "decide_p50_ms": round(pct(decide_s, 0.5) * 1000, 3),
         "decide_p99_ms": round(pct(decide_s, 0.99) * 1000, 3),
         "decide_max_ms": round(max(decide_s, default=0.0) * 1000, 3),

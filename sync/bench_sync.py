@@ -305,7 +305,7 @@ async def _bench_hub(args: argparse.Namespace, hub: Any, tmp: Path, tickets: int
 
     lat = []
     peers = hub.zone_peers(gates) or list(gates)  # an admit of zone 1 reaches zone 1's gates
-    result["fanout_gates"] = len(peers) - 1
+    result["fanout_gates_count"] = len(peers) - 1
     for k in range(args.admits):
         tid = 1000 + k
         src = peers[k % len(peers)]

@@ -76,7 +76,8 @@ def test_load_bench_runs_a_venue_with_real_gates_deciding() -> None:
     assert r["gates"] == 8 and r["real_gates"] == 2
     positive(r, "validations_per_s", "ingest_p99_ms", "fanout_p99_ms", "hub_rss_mb", "decide_p99_ms",
              "decisions_count", "admitted_count")
-    assert r["fanout_samples_count"] == 3 * (8 - 2 - 1)  # every probe reached every other light gate
+    # every probe reached every other light gate of its zone
+    assert r["fanout_gates_count"] >= 1 and r["fanout_samples_count"] == 3 * r["fanout_gates_count"]
     assert r["decide_p99_ms"] >= r["decide_p50_ms"] > 0
 
 

@@ -125,6 +125,9 @@ def _read_signed(rest: str, keyring: KeyRing) -> SignedCredential:
         raise MalformedCredential("bad base32") from None
     if len(body) != BODY_LEN:
         raise MalformedCredential(f"body is {len(body)} bytes, expected {BODY_LEN}")
+    if base64.b32encode(body).decode("ascii").rstrip("=") != body_text:
+        # The last character carries a padding bit: only one spelling of a ticket is valid.
+        raise MalformedCredential("non-canonical base32 (padding bits set)")
     payload, signature = body[:PAYLOAD_LEN], body[PAYLOAD_LEN:]
     version, flags, key_id, event_id, ticket_id, zone_id, policy_id, vfrom, vuntil, serial = _PAYLOAD.unpack(payload)
     if version != FORMAT_VERSION:

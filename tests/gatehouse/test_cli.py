@@ -36,5 +36,6 @@ def test_keys_new_issue_and_inspect_round_trip(tmp_path: Path) -> None:
     code = issued.stdout.strip()
     assert code.startswith("GH1:")
     assert gatehouse("keys", "inspect", "--dir", str(tmp_path), code).returncode == 0
-    bad = gatehouse("keys", "inspect", "--dir", str(tmp_path), code[:-2] + "AA")
+    flipped = code[:-10] + ("B" if code[-10] != "B" else "C") + code[-9:]  # a signature character
+    bad = gatehouse("keys", "inspect", "--dir", str(tmp_path), flipped)
     assert bad.returncode == 1 and ("FORGED" in bad.stderr or "MALFORMED" in bad.stderr)

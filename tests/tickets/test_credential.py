@@ -86,6 +86,15 @@ def test_garbage_is_malformed(key: SigningKey, data: bytes) -> None:
         credential.read(data, KeyRing([key.verify_key]))
 
 
+def test_only_the_canonical_spelling_of_a_code_is_accepted(key: SigningKey) -> None:
+    text = credential.issue(key, fields(key))
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    value = last.index(text[-1])
+    twin = text[:-1] + last[value ^ 1]  # differs only in the final padding bit
+    with pytest.raises(MalformedCredential, match="non-canonical"):
+        credential.read(twin.encode(), KeyRing([key.verify_key]))
+
+
 def test_unknown_format_version_is_malformed(key: SigningKey) -> None:
     import base64
     body = bytearray(base64.b32decode(credential.issue(key, fields(key))[4:] + "==="))

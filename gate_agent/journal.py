@@ -11,6 +11,7 @@ backup*. Until the hub says so, nothing leaves the gate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -162,10 +163,16 @@ class Journal:
         """Delete entries the hub has confirmed inside a completed backup. Returns rows deleted."""
         async with self._lock:
             limit = min(backed_up_seq, await self.acked_seq())
-            await self._db.execute("BEGIN IMMEDIATE")
-            await self._db.execute("UPDATE journal_meta SET value = max(value, ?) WHERE key = 'prunable_seq'", (limit,))
-            cur = await self._db.execute("DELETE FROM journal WHERE seq <= ?", (limit,))
-            await self._db.execute("COMMIT")
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.execute("UPDATE journal_meta SET value = max(value, ?) WHERE key = 'prunable_seq'",
+                                       (limit,))
+                cur = await self._db.execute("DELETE FROM journal WHERE seq <= ?", (limit,))
+                await self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self._db.execute("ROLLBACK")
+                raise
             return cur.rowcount
 
     async def count(self) -> int:

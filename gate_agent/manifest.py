@@ -23,6 +23,7 @@ released. Every attempt is journaled, refused ones too, with the cause of manual
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -257,7 +258,7 @@ class ManifestStore:
                                  _meta(hub_seq, generated_at, now, len(data)))
             await db.execute("COMMIT")
         except BaseException as exc:
-            await db.execute("ROLLBACK")
+            await _rollback(db)
             if isinstance(exc, sqlite3.Error):
                 raise ManifestStoreError(f"manifest replace failed: {exc}") from exc
             raise
@@ -273,15 +274,15 @@ class ManifestStore:
         data = [_db_row(r) for r in rows]
         db = self._db
         staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute("BEGIN IMMEDIATE")
             if first or staging is None or int(staging[0]) != hub_seq:
                 await db.execute("DELETE FROM staged")
                 await db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('staging_seq', ?)", (str(hub_seq),))
             await db.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?,?,?,?,?,?,?)", data)
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await _rollback(db)
             raise
         row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
         return int(row[0]) if row else 0
@@ -295,8 +296,8 @@ class ManifestStore:
         """
         now = time.time() if now is None else now
         db = self._db
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute("BEGIN IMMEDIATE")
             staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
             count_row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
             count = int(count_row[0]) if count_row else 0
@@ -312,7 +313,7 @@ class ManifestStore:
                                                                                                now, count))
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await _rollback(db)
             raise
         return count
 
@@ -417,8 +418,8 @@ class ManifestStore:
             if not steward_id or len(steward_id) > 64:
                 raise ValueError("steward_id must be 1-64 characters")
         db = self._db
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute("BEGIN IMMEDIATE")
             await db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (steward_id TEXT PRIMARY KEY)")
             await db.execute("DELETE FROM keep")
             await db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(i[0],) for i in items])
@@ -427,7 +428,7 @@ class ManifestStore:
                 await db.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await _rollback(db)
             raise
         return len(items)
 
@@ -613,3 +614,9 @@ async def _tick_after_journal(store: ManifestStore, number: str, ticket_id: int 
         # The admit is journaled (the record); the tick is its index and is rebuilt from the
         # journal at start-up (restore_ticks). Do not refuse a fan already let through.
         log.exception("tick for journal seq %s not stored; will be restored from the journal", entry.seq)
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Roll back after any failure, cancellation included ("no transaction" is fine)."""
+    with contextlib.suppress(sqlite3.Error):
+        await db.execute("ROLLBACK")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import sqlite3
 import time
@@ -188,12 +189,12 @@ class Replica:
 
     async def set_meta(self, values: Mapping[str, object]) -> None:
         async with self._tx:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 await self._set_meta_in_tx(values)
                 await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await _rollback(self._db)
                 raise
 
     async def _set_meta_in_tx(self, values: Mapping[str, object]) -> None:
@@ -224,8 +225,8 @@ class Replica:
         allow_admit_on_signature: bool = True,
     ) -> None:
         async with self._tx:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 await self._set_meta_in_tx({"event_id": event_id, "allow_admit_on_signature": int(allow_admit_on_signature)})
                 await self._db.execute("DELETE FROM keys")
                 await self._db.executemany(
@@ -236,7 +237,7 @@ class Replica:
                 await self._replace_policies(policies)
                 await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await _rollback(self._db)
                 raise
 
     async def _replace_zones(self, zones: Iterable[Zone]) -> None:
@@ -270,8 +271,8 @@ class Replica:
         rows = list(records)
         tombstones = [(r.ticket_id, str(r.status), r.serial, now) for r in rows if r.status is not TicketStatus.VALID]
         async with self._tx:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 if rows:
                     valid = [r for r in rows if r.status is TicketStatus.VALID]
                     if from_snapshot:
@@ -307,7 +308,7 @@ class Replica:
                 await self._set_meta_in_tx(values)
                 await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await _rollback(self._db)
                 raise
             return len(rows)
 
@@ -329,17 +330,21 @@ class Replica:
 
     async def _load_chunk(self, chunk: list[tuple[Any, ...]]) -> int:
         async with self._tx:
-            await self._db.execute("BEGIN IMMEDIATE")
-            await self._db.executemany(_UPSERT_TICKET, chunk)
-            await self._db.execute("COMMIT")
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.executemany(_UPSERT_TICKET, chunk)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await _rollback(self._db)
+                raise
             return len(chunk)
 
         # --- entry state ----------------------------------------------------------------------
     async def put_entry_states(self, states: Mapping[int, EntryState], *, journal_seq: int | None = None) -> None:
         """Store entry states (own passages, or admits fanned out from other gates)."""
         async with self._tx:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 await self._db.executemany(
                     "INSERT OR REPLACE INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
                     "VALUES (?,?,?,?,?)",
@@ -349,8 +354,19 @@ class Replica:
                     await self._set_meta_in_tx({"journal_applied_seq": journal_seq})
                 await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await _rollback(self._db)
                 raise
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Roll back after any failure, cancellation included.
+
+    A task cancelled while awaiting ``BEGIN`` or ``COMMIT`` leaves that statement running in
+    aiosqlite's thread; the ROLLBACK queued behind it undoes it, so the connection never
+    stays inside a transaction (every later BEGIN would fail). "No transaction" is fine.
+    """
+    with contextlib.suppress(sqlite3.Error):
+        await db.execute("ROLLBACK")
 
 
 def _statements(script: str) -> list[str]:

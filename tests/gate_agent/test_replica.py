@@ -156,3 +156,16 @@ async def test_concurrent_writers_never_interleave_transactions(tmp_path: Path) 
     assert all(reader.ticket_by_id(1000 + i) is not None for i in range(50))
     reader.close()
     await replica.close()
+
+
+async def test_a_writer_cancelled_mid_transaction_leaves_the_replica_usable(tmp_path: Path) -> None:
+    import asyncio
+
+    replica = await Replica.open(tmp_path / "r.sqlite3")
+    for _ in range(30):  # cancel at every point: before, during and after BEGIN/COMMIT
+        task = asyncio.create_task(replica.set_meta({"hub_epoch": "E"}))
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await replica.put_entry_states({1: EntryState(1, True, 1.0)})  # would fail "within a transaction"
+    await replica.close()

@@ -294,6 +294,23 @@ class HubStore:
         assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE on the writer, first clearing a transaction a cancelled or failed
+        writer left open. Every write holds ``_wlock``, so an open transaction seen here
+        never committed and nobody else is in it: rolling it back is the only safe end."""
+        for _ in range(2):
+            if self.w.in_transaction:
+                log.warning("hub writer found a transaction left open (a cancelled request); rolling it back")
+                with contextlib.suppress(sqlite3.Error):
+                    await self.w.execute("ROLLBACK")
+            try:
+                await self.w.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "within a transaction" not in str(exc):
+                    raise
+        await self.w.execute("BEGIN IMMEDIATE")
+
     async def _audit(self, actor: Principal, action: str, target: str, detail: dict[str, Any], now: float) -> None:
         await self.w.execute(
             "INSERT INTO audit (at, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
@@ -332,7 +349,7 @@ class HubStore:
         await asyncio.to_thread(save_signing_key, self.data_dir / KEYS_DIR, key)
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             await self.w.execute("UPDATE meta SET value = ? WHERE key = 'signing_key_id'", (str(key.key_id),))
             await self._audit(actor, "rotate_key", str(key.key_id), {}, now)
             await self.w.execute("COMMIT")
@@ -367,7 +384,7 @@ class HubStore:
         token = secrets.token_urlsafe(32)
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             await self.w.execute("INSERT INTO tokens (token_hash, name, role, created_at) VALUES (?, ?, ?, ?)",
                                  (hash_token(token), name, role, now))
             await self._audit(actor, "create_token", name, {"role": role}, now)
@@ -402,7 +419,7 @@ class HubStore:
             raise BadInput("capacity must not be negative")
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 if zone_id is None:
                     async with self.w.execute("SELECT zone_id FROM zones WHERE name = ?", (name,)) as cur:
@@ -444,7 +461,7 @@ class HubStore:
         now = self.clock()
         row_d = policy_row(policy_id, preset, wait_s, max_entries)
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             seq = await self._record_change("policy", policy_id, row_d, now)
             await self.w.execute(
                 "INSERT INTO policies (policy_id, name, wait_s, max_entries, seq) VALUES (?, ?, ?, ?, ?)"
@@ -508,7 +525,7 @@ class HubStore:
         """Read, mutate, write back and log one ticket change in one transaction."""
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 async with self.w.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = ?",
                                           (ticket_id,)) as cur:
@@ -653,7 +670,7 @@ class HubStore:
         now = self.clock()
         expires = now + ttl_s
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 base = slug(name)
                 gate_id = base
@@ -701,7 +718,7 @@ class HubStore:
         now = self.clock()
         token = secrets.token_urlsafe(32)
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 async with self.w.execute(
                     "SELECT gate_id, enroll_expires, status FROM gates WHERE enroll_hash = ?",
@@ -730,7 +747,7 @@ class HubStore:
         enroll = secrets.token_urlsafe(24)
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             cur = await self.w.execute(
                 "UPDATE gates SET status = 'pending', token_hash = NULL, enroll_hash = ?, enroll_expires = ?"
                 " WHERE gate_id = ? AND status != 'revoked'", (hash_token(enroll), now + ttl_s, gate_id))
@@ -775,7 +792,7 @@ class HubStore:
             raise BadInput("gate name must be 1..100 characters")
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             await self.w.execute("UPDATE gates SET name = ?, zones = ? WHERE gate_id = ?",
                                  (new_name, json.dumps(zone_list), gate_id))
             await self._emit_zone_changes(set(zone_list) ^ set(old["zones"]), now)
@@ -791,7 +808,7 @@ class HubStore:
             raise Conflict(f"gate {gate_id!r} is already revoked", code="already_revoked")
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             await self.w.execute("UPDATE gates SET status = 'revoked', token_hash = NULL, enroll_hash = NULL"
                                  " WHERE gate_id = ?", (gate_id,))
             await self._emit_zone_changes(old["zones"], now)
@@ -829,7 +846,7 @@ class HubStore:
         command = {"name": "emergency_on" if active else "emergency_off", "reason": reason, "args": {},
                    "gates": state["gates"], "command_id": secrets.token_hex(8)}
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             await self.w.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('emergency', ?)",
                                  (json.dumps(state),))
             await self._audit(actor, command["name"], ",".join(state["gates"] or ["all"]), command, now)
@@ -1012,7 +1029,7 @@ class HubStore:
             raise BadInput("resolution must be 1..1000 characters")
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             cur = await self.w.execute(
                 "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, resolution = ?"
                 " WHERE conflict_id = ? AND resolved_at IS NULL", (now, actor.name, resolution, conflict_id))
@@ -1119,7 +1136,7 @@ class HubStore:
         size = high_waters.pop("__bytes__")
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             await self.w.execute("INSERT INTO backups (at, path, high_waters) VALUES (?, ?, ?)",
                                  (now, str(dest), json.dumps(high_waters)))
             await self._audit(actor, "backup", str(dest), {"gates": len(high_waters)}, now)
@@ -1189,7 +1206,7 @@ class HubStore:
         pin_hash = await asyncio.to_thread(hash_pin, pin)  # scrypt: tens of ms, off the event loop
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 async with self.w.execute("SELECT 1 FROM stewards WHERE steward_id = ?", (steward_id,)) as cur:
                     exists = await cur.fetchone() is not None
@@ -1224,7 +1241,7 @@ class HubStore:
         """Remove a steward; gates drop them at their next manifest refresh."""
         now = self.clock()
         async with self._wlock:
-            await self.w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             cur = await self.w.execute("DELETE FROM stewards WHERE steward_id = ?", (steward_id,))
             if cur.rowcount == 0:
                 await self.w.execute("ROLLBACK")

@@ -209,3 +209,13 @@ async def test_one_gates_unstorable_batch_does_not_fail_the_others_in_its_group(
     assert results[0].high_water == 1  # type: ignore[union-attr]
     assert isinstance(results[1], BadInput) and results[1].code == "bad_entry"
     assert await store.journal_high_water(bad) == 0
+
+
+async def test_a_write_cancelled_mid_transaction_does_not_wedge_the_writer(store: HubStore) -> None:
+    for i in range(30):  # cancel at every point: before, during and after BEGIN/COMMIT
+        task = asyncio.create_task(store.create_token(ADMIN, f"cancelled {i}", "viewer"))
+        for _ in range(i % 4):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await store.create_token(ADMIN, "after", "viewer")  # would fail "within a transaction"

@@ -9,6 +9,7 @@ loop's thread*. So the rules live in one place and are the same on every backend
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 import collections
 import enum
@@ -102,7 +103,7 @@ class Turnstile(Protocol):
 _CLOSED = object()
 
 
-class TurnstileBase:
+class TurnstileBase(abc.ABC):
     """Shared behaviour of every backend (see the module docstring).
 
     Rules it enforces:
@@ -339,26 +340,32 @@ class TurnstileBase:
     # -- hooks for backends ---------------------------------------------------------------
     async def _hw_start(self) -> None:
         """Open the hardware."""
+        return None  # optional hook: nothing to do unless a backend needs it
 
     async def _hw_stop(self) -> None:
         """Release the hardware (leave the lane locked unless in emergency)."""
+        return None  # optional hook: nothing to do unless a backend needs it
 
+    # Every backend (sim, gpio, serial) implements these four; abc refuses one that does not.
+    @abc.abstractmethod
     async def _hw_release(self, direction: Direction) -> bool:
         """Release the arm in ``direction``; False if the hardware could not."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _hw_lock(self) -> bool:
-        raise NotImplementedError
+        """Lock the lane; False if the hardware could not."""
 
+    @abc.abstractmethod
     async def _hw_indicate(self, signal: Indicator, text: str) -> None:
-        raise NotImplementedError
+        """Show ``signal`` on the lights and buzzer (and ``text`` on a display, if fitted)."""
 
+    @abc.abstractmethod
     async def _hw_emergency(self, on: bool) -> bool:
         """Hold (``on``) or end free egress; False if the hardware refused."""
-        raise NotImplementedError
 
     def _hw_passed(self) -> None:
         """A confirmed passage: relock what needs relocking (default: nothing)."""
+        return None  # optional hook: nothing to do unless a backend needs it
 
     # -- internals ------------------------------------------------------------------------
     async def _enter_emergency(self, cause: str) -> None:

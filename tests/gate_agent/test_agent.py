@@ -16,7 +16,7 @@ from gate_agent.agent import GateAgent
 from gate_agent.config import GateConfig
 from gate_agent.modes import Mode
 from gate_agent.replica import SCHEMA_VERSION, Replica
-from gate_agent.testdata import GeneratedEvent, make_event
+from gatehouse.bench.testdata import GeneratedEvent, make_event
 from scanners.sim import SimScanner
 from tests.conftest import eventually
 from tickets.entry import EntryKind, Passage

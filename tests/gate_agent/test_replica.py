@@ -14,7 +14,7 @@ from gate_agent.replica import (
     ReplicaReader,
     ReplicaSchemaError,
 )
-from gate_agent.testdata import make_event
+from gatehouse.bench.testdata import make_event
 from tickets.model import EntryState, TicketRecord, TicketStatus
 
 

@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from hub import bench_ingest
+from gatehouse.bench import ingest as bench_ingest
 
 
 def test_bench_ingest_over_http_reports_rates_from_a_real_hub() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gate_agent.bench_drill import STALL_LIMIT_S, DrillParams, drill
+from gatehouse.bench.drill import STALL_LIMIT_S, DrillParams, drill
 
 pytestmark = pytest.mark.slow
 

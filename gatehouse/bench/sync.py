@@ -10,7 +10,7 @@ The hub runs in its own process, so its work does not share an event loop with t
   (the protocol and transport alone, without the store's cost).
 
 The ``--gates`` gates are lightweight: real :class:`sync.gate_client.GateClient` websockets in
-this process with in-memory owners (:mod:`gatehouse.benchkit`). Phases:
+this process with in-memory owners (:mod:`gatehouse.bench.kit`). Phases:
 
 1. revocation: revoke a ticket at the hub; time until every connected gate has applied it
    (``--revocations`` times; p50/p99 over every gate of every revocation).
@@ -101,7 +101,7 @@ def _hub_main(port: int, gates: int) -> None:
 def bench_gate(name: str, url: str, journal: list[JournalEntry] | None = None,
               config: s.SessionConfig | None = None) -> Any:
     """A gate for the in-memory hub: a lightweight gate whose token the memory backend accepts."""
-    from gatehouse.benchkit import LightGate
+    from gatehouse.bench.kit import LightGate
 
     return LightGate(name, f"tok-{name}", url, journal=journal, config=config)
 
@@ -229,7 +229,7 @@ def _run_memory(args: argparse.Namespace) -> dict[str, Any]:
         port = probe.getsockname()[1]
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    hub = subprocess.Popen([sys.executable, "-c", f"from sync.bench_sync import _hub_main; _hub_main({port}, {args.gates})"],
+    hub = subprocess.Popen([sys.executable, "-c", f"from gatehouse.bench.sync import _hub_main; _hub_main({port}, {args.gates})"],
                            cwd=root, env=env)
     try:
         return asyncio.run(_bench(args, port))
@@ -247,7 +247,7 @@ def _run_hub(args: argparse.Namespace) -> dict[str, Any]:
     import shutil
     import tempfile
 
-    from gatehouse.benchkit import Hub
+    from gatehouse.bench.kit import Hub
 
     tmp = Path(tempfile.mkdtemp(prefix="gatehouse-bench-sync-"))
     try:
@@ -273,7 +273,7 @@ DRAIN_FIRST_TICKET = 5001
 
 
 async def _bench_hub(args: argparse.Namespace, hub: Any, tmp: Path, tickets: int) -> dict[str, Any]:
-    from gatehouse.benchkit import LightGate, cpu_s, rss_mb, start_light_gates
+    from gatehouse.bench.kit import LightGate, cpu_s, rss_mb, start_light_gates
     from gatehouse.venue import Venue, eventually
     from tickets.entry import Passage
 

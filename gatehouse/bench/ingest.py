@@ -6,12 +6,12 @@ token, send their journal entries to it for ``--duration`` seconds:
 
 * ``--transport ws`` (default): through the real gate websocket (``/ws/gate``): each gate is a
   real :class:`sync.gate_client.GateClient` whose owner keeps its journal in memory (see
-  :mod:`gatehouse.benchkit`), already holding an up-to-date replica. The hub stores every
+  :mod:`gatehouse.bench.kit`), already holding an up-to-date replica. The hub stores every
   batch and acks it, and fans every stored admit out to every other connected gate, as in
   service: that fan-out is part of what the hub's one core pays for.
 * ``--transport http``: ``POST /api/v1/gates/{id}/journal`` from a lean HTTP/1.1 client.
 
-Entries are a realistic mix (:class:`gatehouse.benchkit.EntryMix`): admits of imported
+Entries are a realistic mix (:class:`gatehouse.bench.kit.EntryMix`): admits of imported
 tickets (so the conflict check runs), refusals and passage outcomes. ``--rate 0`` is closed
 loop (each gate hands ``--batch`` entries to its client and hands the next ones when the hub
 has acked them: the hub's capacity); ``--rate N`` paces the gates to N validations/s in total.
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gatehouse.benchkit import (
+from gatehouse.bench.kit import (
     EntryMix,
     Hub,
     LightGate,

@@ -16,8 +16,8 @@ from typing import Any
 
 from gate_agent.journal import Journal
 from gate_agent.replica import Replica, ReplicaReader
-from gate_agent.testdata import make_event, scan_mix
 from gatehouse.bench import percentile
+from gatehouse.bench.testdata import make_event, scan_mix
 from tickets.decide import decide
 from tickets.entry import EntryKind, Passage
 from tickets.model import GatePolicy, Scan

@@ -8,7 +8,7 @@ A real hub process (``gatehouse hub serve`` on 127.0.0.1, its SQLite store holdi
   simulated fans present real signed credentials, the gate decides, unlocks, the fan walks
   through. Their decision time (decide + journal commit, ``Decision.decided_in_s``) is what
   ``decide_p99_ms`` reports: the figure a fan feels while the hub is loaded.
-* the rest are lightweight gates (:class:`gatehouse.benchkit.LightGate`: a real websocket
+* the rest are lightweight gates (:class:`gatehouse.bench.kit.LightGate`: a real websocket
   client with an in-memory journal) journaling a realistic mix at the same paced rate.
 
 Every gate scans at ``--scan-rate`` per second (default 0.5: a turnstile passes a fan every
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gatehouse.benchkit import (
+from gatehouse.bench.kit import (
     EntryMix,
     Hub,
     LightGate,

@@ -4,7 +4,8 @@ Each benchmark prints a single flat JSON object on stdout (progress goes to stde
 snake_case keys ending in their unit (``_us``, ``_ms``, ``_s``, ``_per_s``, ``_mb``,
 ``_ratio``, ``_count``) plus the parameters it ran with.
 
-The benchmark code lives beside what it measures; this module only lists it.
+The benchmarks live in this package (one module each) so nothing below `gatehouse/` imports
+the venue harness or benchmark kit; this module lists them.
 """
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from typing import Any
 
 #: name -> (module with ``add_arguments(parser)`` and ``run(args) -> dict``, help)
 BENCHES: dict[str, tuple[str, str]] = {
-    "decide": ("gate_agent.bench_decide", "decision latency on an N-ticket replica, with and without the journal commit"),
-    "decode": ("scanners.bench_decode", "camera decode rate and per-frame time on the generated image corpus"),
-    "ingest": ("hub.bench_ingest", "hub validation ingest rate from many simulated gates, and ticket import rate"),
-    "sync": ("sync.bench_sync", "revocation propagation, admit fan-out, backlog drain and snapshot time"),
-    "drill": ("gate_agent.bench_drill", "the upgrade drill: hub and gate upgrades and a partition under a stream of fans"),
-    "load": ("hub.bench_load", "a whole venue: many gates scanning against one hub"),
+    "decide": ("gatehouse.bench.decide", "decision latency on an N-ticket replica, with and without the journal commit"),
+    "decode": ("gatehouse.bench.decode", "camera decode rate and per-frame time on the generated image corpus"),
+    "ingest": ("gatehouse.bench.ingest", "hub validation ingest rate from many simulated gates, and ticket import rate"),
+    "sync": ("gatehouse.bench.sync", "revocation propagation, admit fan-out, backlog drain and snapshot time"),
+    "drill": ("gatehouse.bench.drill", "the upgrade drill: hub and gate upgrades and a partition under a stream of fans"),
+    "load": ("gatehouse.bench.load", "a whole venue: many gates scanning against one hub"),
 }
 
 

@@ -280,6 +280,10 @@ class GateAgent:
             await self._transition(self.ladder.update(replica_untrusted=""))
         await self.check_replica_age()
 
+    async def set_hub_refused(self, reason: str) -> None:
+        """The hub refuses this gate's token (``reason`` for the staff screen), or no longer does."""
+        await self._transition(self.ladder.update(hub_refused=reason))
+
     async def set_hub_connected(self, connected: bool) -> None:
         await self._transition(self.ladder.update(hub_connected=connected))
         await self.check_replica_age()

@@ -39,6 +39,8 @@ class Facts:
     alarm: bool = False  # fire contact open right now
     emergency_latched: str = ""  # cause; stays until reset even when the alarm clears
     last_sync_at: float | None = None
+    #: why the hub refuses this gate (e.g. it does not know it: re-enrol), or "" when it does not
+    hub_refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ def mode_of(f: Facts) -> tuple[Mode, str]:
     if f.staff_manifest:
         return Mode.MANIFEST, "staff command"
     if not f.hub_connected:
-        return Mode.OFFLINE, "hub unreachable"
+        return Mode.OFFLINE, f"hub refuses this gate: {f.hub_refused}" if f.hub_refused else "hub unreachable"
     return Mode.ONLINE, "connected"
 
 

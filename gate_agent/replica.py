@@ -37,7 +37,7 @@ from tickets.keys import KeyRing
 from tickets.model import EntryState, TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryKind, EntryPolicy, Passback
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class ReplicaError(GatehouseError, RuntimeError):
@@ -90,8 +90,14 @@ _V2 = """
 CREATE TABLE revoked (ticket_id INTEGER PRIMARY KEY, status TEXT NOT NULL, serial INTEGER NOT NULL, at REAL NOT NULL);
 """
 
+# v3: each entry state remembers the hub change seq of the last entry event folded in, so an
+# event the gate already holds (from a snapshot page read after it) is never applied twice.
+_V3 = """
+ALTER TABLE entry_state ADD COLUMN state_seq INTEGER NOT NULL DEFAULT 0;
+"""
+
 #: MIGRATIONS[n] takes a file at version n to n+1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,9 @@ def record_to_wire(r: TicketRecord) -> dict[str, Any]:
 
 _TICKET_COLS = "ticket_id, number, zone_id, policy_id, valid_from, valid_until, serial, status, rotating_secret, holder, seat"
 _UPSERT_TICKET = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_UPSERT_STATE_SEQ = (
+    "INSERT OR REPLACE INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at, state_seq) "
+    "VALUES (?,?,?,?,?,?)")
 
 
 class Replica:
@@ -258,7 +267,8 @@ class Replica:
     async def apply_tickets(self, records: Iterable[TicketRecord], *, cursor: int | None = None,
                             now: float | None = None, from_snapshot: bool = True,
                             zones: Iterable[Zone] | None = None, policies: Iterable[EntryPolicy] | None = None,
-                            meta: Mapping[str, object] | None = None) -> int:
+                            meta: Mapping[str, object] | None = None,
+                            entry_states: Mapping[int, tuple[EntryState, int]] | None = None) -> int:
         """Upsert ticket rows (a snapshot page or a delta), zones and policies in one transaction.
 
         Revocations are remembered as tombstones. From a **snapshot** (what a hub restored
@@ -266,6 +276,9 @@ class Replica:
         *higher* serial (a fresh credential). A **delta** is newer than anything the gate
         knows by construction, so a valid row in a delta is a deliberate reinstatement and
         clears the tombstone.
+
+        ``entry_states`` (ticket id -> (state, state_seq)) are stored in the same transaction:
+        the hub's entry state from a snapshot, or entry events from other gates.
         """
         now = time.time() if now is None else now
         rows = list(records)
@@ -302,6 +315,10 @@ class Replica:
                         [(p.policy_id, p.name, str(p.kind), str(p.passback), p.passback_wait_s, p.max_entries)
                          for p in policies],
                     )
+                if entry_states:
+                    await self._db.executemany(_UPSERT_STATE_SEQ, [
+                        (tid, st.entries, int(st.inside), st.last_entry_at, st.last_exit_at, seq)
+                        for tid, (st, seq) in entry_states.items()])
                 values: dict[str, object] = {"synced_at": now, **(meta or {})}
                 if cursor is not None:
                     values["cursor"] = cursor
@@ -346,8 +363,10 @@ class Replica:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 await self._db.executemany(
-                    "INSERT OR REPLACE INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
-                    "VALUES (?,?,?,?,?)",
+                    "INSERT INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT(ticket_id) DO UPDATE SET entries = excluded.entries, "
+                    "inside = excluded.inside, last_entry_at = excluded.last_entry_at, "
+                    "last_exit_at = excluded.last_exit_at",
                     [(tid, s.entries, int(s.inside), s.last_entry_at, s.last_exit_at) for tid, s in states.items()],
                 )
                 if journal_seq is not None:
@@ -398,6 +417,13 @@ class ReplicaReader:
     def ticket_by_number(self, number: str) -> TicketRecord | None:
         row = self._conn.execute(self._by_number, (number,)).fetchone()
         return None if row is None else row_to_record(row)
+
+    def entry_state_seq(self, ticket_id: int) -> int:
+        """The hub change seq of the last entry event folded into this ticket's state (0: none)."""
+        if not 0 <= ticket_id < 2**63:
+            return 0
+        row = self._conn.execute("SELECT state_seq FROM entry_state WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def entry_state(self, ticket_id: int) -> EntryState:
         if not 0 <= ticket_id < 2**63:

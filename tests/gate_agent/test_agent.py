@@ -163,7 +163,7 @@ async def test_replica_from_newer_software_puts_the_gate_in_manifest_not_down(tm
     try:
         assert g.agent.ladder.mode is Mode.MANIFEST and "schema" in g.agent.ladder.cause
         reason, _ = await g.scan(g.event.credential_for(24).encode())
-        assert reason == "UNKNOWN"  # journaled, staff told to use the manifest; never admitted blind
+        assert reason == "MANIFEST_MODE"  # journaled, staff told to use the manifest; never admitted blind
         assert (await entries(g, EntryKind.SCAN))[0].mode == "MANIFEST"
     finally:
         await g.agent.stop()

@@ -15,21 +15,25 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate_agent.config import GateConfig
+from gate_agent.files import private_dir
 from gate_agent.journal import Journal
 from gate_agent.lane import Decision, GateView, Lane
+from gate_agent.logs import gate_context, register_secret
 from gate_agent.manifest import ManifestStore, ManualResult, manual_admit
-from gate_agent.modes import Mode, ModeLadder, Transition
+from gate_agent.modes import NEVER_SYNCED, Mode, ModeLadder, Transition
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, GatePolicy, Scan
 
+if TYPE_CHECKING:
+    from gate_agent.status_server import ScreenSecurity
+
 log = logging.getLogger(__name__)
 
-NEVER_SYNCED = "replica never synced from the hub"
 
 #: how often the watchdog checks replica age and the like
 WATCHDOG_INTERVAL_S = 5.0
@@ -66,11 +70,18 @@ class GateAgent:
         self.backed_up_seq = 0
         self.sync_status: Callable[[], dict[str, Any]] | None = None
         self.sync_owner: Any = None
+        #: the staff screen's session and refusal counters, once its server is up
+        self.screen: ScreenSecurity | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        # Every task started here (and every log line they write) names this gate.
+        with gate_context(self.config.gate_id):
+            await self._start()
+
+    async def _start(self) -> None:
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cfg.data_dir)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
         # The manifest has its own file so it survives a replica that cannot be trusted.
         self.manifest = await ManifestStore.open(cfg.data_dir / "manifest.sqlite3")
@@ -107,7 +118,7 @@ class GateAgent:
         if self._serve_status:
             import socket
 
-            from gate_agent.status_server import make_server
+            from gate_agent.status_server import ScreenSecurity, make_server, write_session_file
 
             try:
                 sock = socket.create_server((cfg.status_host, cfg.status_port), reuse_port=False)
@@ -116,7 +127,10 @@ class GateAgent:
                 log.error("status server cannot bind %s:%s (%s); continuing without it",
                           cfg.status_host, cfg.status_port, exc)
             else:
-                self.status_server = make_server(self, cfg.status_host, cfg.status_port)
+                self.screen = ScreenSecurity(bind_host=cfg.status_host, port=sock.getsockname()[1])
+                register_secret(self.screen.session)
+                write_session_file(cfg.data_dir, self.screen.session)
+                self.status_server = make_server(self, cfg.status_host, cfg.status_port, self.screen)
                 self._tasks.append(asyncio.create_task(self.status_server.serve(sockets=[sock]), name="status-server"))
                 self._status_socket = sock
 
@@ -130,6 +144,10 @@ class GateAgent:
         return f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        with gate_context(self.config.gate_id):
+            await self._stop()
+
+    async def _stop(self) -> None:
         server = getattr(self, "status_server", None)
         if server is not None:
             server.should_exit = True
@@ -272,12 +290,20 @@ class GateAgent:
             await self._transition(self.ladder.update(replica_untrusted=""))
 
     # --- modes and events -----------------------------------------------------------------
-    async def synced(self) -> None:
-        """The replica just took data from the hub: it is current as of now."""
+    async def synced(self, *, hub_connected: bool | None = None) -> None:
+        """The replica just took data from the hub: it is current as of now.
+
+        ``hub_connected=True`` when a whole snapshot has just arrived: the link is live, and
+        saying so in the same step lets a new gate go MANIFEST → ONLINE in one transition
+        (not through OFFLINE while the link's own "online" is a moment behind).
+        """
         self.last_sync_at = self.clock()
-        self.ladder.update(last_sync_at=self.last_sync_at)
+        changes: dict[str, object] = {"last_sync_at": self.last_sync_at}
+        if hub_connected is not None:
+            changes["hub_connected"] = hub_connected
         if self.ladder.facts.replica_untrusted == NEVER_SYNCED:
-            await self._transition(self.ladder.update(replica_untrusted=""))
+            changes["replica_untrusted"] = ""
+        await self._transition(self.ladder.update(**changes))
         await self.check_replica_age()
 
     async def set_hub_refused(self, reason: str) -> None:
@@ -309,7 +335,7 @@ class GateAgent:
     async def _transition(self, t: Transition | None) -> None:
         if t is None:
             return
-        log.warning("mode %s → %s (%s)", t.old, t.new, t.cause)
+        log.log(logging.WARNING if t.warn else logging.INFO, "mode %s → %s (%s)", t.old, t.new, t.cause)
         if t.new is Mode.EMERGENCY and self._turnstile is not None and self.lane is not None:
             # Free egress first: people leaving matters more than the record of it.
             await self._turnstile.set_emergency(True, t.cause)
@@ -342,14 +368,17 @@ class GateAgent:
 
     async def status(self) -> dict[str, Any]:
         journal = self.journal
-        backlog = await journal.backlog() if journal is not None else None
+        # One reading of the last seq for both keys: an entry appended while the acked seq is
+        # read must not make the backlog and the last seq disagree.
+        last_seq = journal.last_seq if journal is not None else None
+        backlog = last_seq - await journal.acked_seq() if journal is not None and last_seq is not None else None
         turnstile = self._turnstile
         return {
             "gate_id": self.config.gate_id,
             "mode": str(self.ladder.mode),
             "mode_cause": self.ladder.cause,
             "cursor": self.cursor(),
-            "journal_last_seq": journal.last_seq if journal is not None else None,
+            "journal_last_seq": last_seq,
             "backlog": backlog,
             "last_sync_at": self.last_sync_at,
             "hub_connected": self.ladder.facts.hub_connected,
@@ -359,4 +388,5 @@ class GateAgent:
             "uptime_s": round(self.clock() - self.started_at, 1),
             "sync": self.sync_status() if self.sync_status is not None else {"state": "not enrolled"},
             "manifest": await self._manifest_status(),
+            "screen": self.screen.status() if self.screen is not None else {},
         }

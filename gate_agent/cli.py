@@ -45,6 +45,9 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"gatehouse gate run: {exc}", file=sys.stderr)
         return 2
+    from gate_agent.logs import set_process_gate
+
+    set_process_gate(config.gate_id)  # this process is one gate: every log line names it
     return asyncio.run(_serve(config))
 
 

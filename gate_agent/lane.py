@@ -99,7 +99,7 @@ class Lane:
             verdict = Verdict(Reason.GATE_CLOSED, Reason.GATE_CLOSED.message, direction=scan.direction,
                               detail=f"gate in {mode}: {self.ladder.cause}")
         elif mode is Mode.MANIFEST:
-            verdict = Verdict(Reason.UNKNOWN, "Manifest mode — check the ticket on the manifest",
+            verdict = Verdict(Reason.MANIFEST_MODE, Reason.MANIFEST_MODE.message,
                               direction=scan.direction, detail=f"manifest mode: {self.ladder.cause}")
         else:
             verdict = decide(scan, self.view, self._policy(), now)

@@ -13,6 +13,12 @@ MANIFEST    the replica cannot be trusted (schema mismatch, failed integrity
 OFFLINE     the hub is unreachable or speaks no common protocol version
 ONLINE      connected to the hub with a current replica
 =========== =================================================================
+
+Each transition says whether it deserves a WARNING (``Transition.warn``): a real
+degradation does, and so does every step out of one until the gate is ONLINE again (so a
+warned outage always has its end in the log). The steps a healthy gate takes at start-up —
+a new or rebuilt replica waiting in MANIFEST for the hub's first snapshot, then ONLINE —
+and other improvements are INFO.
 """
 from __future__ import annotations
 
@@ -26,6 +32,14 @@ class Mode(StrEnum):
     MANIFEST = "MANIFEST"
     EMERGENCY = "EMERGENCY"
     CLOSED = "CLOSED"
+
+
+#: how far each mode is from normal service: a step up this scale is a degradation
+SERVICE_LOSS = {Mode.ONLINE: 0, Mode.OFFLINE: 1, Mode.MANIFEST: 2, Mode.CLOSED: 3, Mode.EMERGENCY: 4}
+#: a replica made at enrolment (or by rebuild-replica) waits for the hub's first snapshot
+NEVER_SYNCED = "replica never synced from the hub"
+#: causes that are expected steps of a healthy start, not degradations
+EXPECTED_CAUSES = frozenset({NEVER_SYNCED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +62,8 @@ class Transition:
     old: Mode
     new: Mode
     cause: str
+    #: a real degradation, or a step out of one: log (and show) it as a WARNING, not INFO
+    warn: bool = False
 
 
 def mode_of(f: Facts) -> tuple[Mode, str]:
@@ -72,6 +88,8 @@ class ModeLadder:
     facts: Facts = field(default_factory=Facts)
     mode: Mode = Mode.OFFLINE
     cause: str = "starting"
+    #: a warned degradation is still open (cleared once ONLINE again)
+    degraded: bool = False
 
     def update(self, **changes: object) -> Transition | None:
         """Change facts; return the transition if the mode changed."""
@@ -83,7 +101,14 @@ class ModeLadder:
         if new is self.mode:
             self.cause = cause
             return None
-        t = Transition(self.mode, new, cause)
+        worse = SERVICE_LOSS[new] > SERVICE_LOSS[self.mode]
+        if worse and cause not in EXPECTED_CAUSES:
+            warn = self.degraded = True
+        else:
+            warn = self.degraded  # a step out of a warned degradation closes it in the log
+            if new is Mode.ONLINE:
+                self.degraded = False
+        t = Transition(self.mode, new, cause, warn)
         self.mode, self.cause = new, cause
         return t
 

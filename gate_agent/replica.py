@@ -32,6 +32,7 @@ from typing import Any
 
 import aiosqlite
 
+from gate_agent.files import private_file
 from tickets.errors import GatehouseError
 from tickets.keys import KeyRing
 from tickets.model import EntryState, TicketRecord, TicketStatus, Zone
@@ -159,8 +160,7 @@ class Replica:
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Replica:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_file(Path(path))  # holds rotating-code secrets
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             await db.execute("PRAGMA journal_mode=WAL")

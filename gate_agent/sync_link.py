@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gate_agent.files import tighten
+from gate_agent.logs import gate_context, register_secret
 from gate_agent.manifest_sync import RETRY_S, ManifestSync
 from sync import messages as m
 from sync.backend import HelloFacts
@@ -42,6 +44,7 @@ class GateCredentials:
     @classmethod
     def load(cls, path: Path) -> GateCredentials | None:
         try:
+            tighten(path)  # the token: owner-only, even if copied over by hand
             d = json.loads(path.read_text(encoding="utf-8"))
             return cls(str(d["gate_id"]), str(d["token"]), str(d["hub_url"]))
         except FileNotFoundError:
@@ -133,7 +136,8 @@ class AgentSyncOwner:
         await self.agent.replica.apply_tickets([], cursor=cursor, meta={"cursor_token": token or ""})
         self.snapshot_progress = None
         self.agent.reload_policy()
-        await self.agent.synced()
+        # The whole snapshot came over a live link: connected and current in one step.
+        await self.agent.synced(hub_connected=True)
 
     async def apply_deltas(self, changes: Sequence[m.Change], cursor: int, token: str | None = None) -> None:
         replica, reader = self.agent.replica, self.agent.reader
@@ -284,10 +288,17 @@ async def attach_sync(agent: GateAgent, *, credentials: GateCredentials | None =
     Also starts the manifest puller (:class:`gate_agent.manifest_sync.ManifestSync`), driven
     by the link's state; :meth:`SyncLink.close` stops both.
     """
+    with gate_context(agent.config.gate_id):  # the link's tasks and log lines name this gate
+        return _attach(agent, credentials, reconnect_delays, manifest_retry_s)
+
+
+def _attach(agent: GateAgent, credentials: GateCredentials | None, reconnect_delays: Any,
+            manifest_retry_s: float | None) -> SyncLink | None:
     creds = credentials or GateCredentials.load(agent.config.credentials_path)
     if creds is None:
         log.warning("gate %s is not enrolled: running OFFLINE (run `gatehouse gate enroll`)", agent.config.gate_id)
         return None
+    register_secret(creds.token)  # never in a log line, whatever logs it (websockets at -vv)
     url = ws_url(agent.config.hub_url or creds.hub_url)
     owner = AgentSyncOwner(agent)
     from sync.session import SessionConfig

@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gate_agent.logs import configure
+
+    configure(level)  # stderr; each line names its gate; tokens and scanned codes redacted
     func = getattr(args, "func", None)
     if func is None:
         # A group without a subcommand: show that group's help.

@@ -99,7 +99,9 @@ class HubProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hub exited: {(self.data / 'hub-test.log').read_text()[-2000:]}")
             time.sleep(0.05)
-        raise RuntimeError("hub did not start")
+        self.kill()  # never leave a half-started hub behind (it would outlive the test run)
+        raise RuntimeError(f"hub did not start within {TIMEOUT_S * 2:.0f} s: "
+                           f"{(self.data / 'hub-test.log').read_text()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, exactly like a crash."""

@@ -25,8 +25,8 @@ import serial
 
 from firmware_bridge import frames
 from firmware_bridge.base import Indicator, TurnstileBase
+from firmware_bridge.config import SerialTurnstileConfig, TurnstileConfigError, turnstile_settings
 from firmware_bridge.link import Completed, Connected, Failed, HostLink, LinkTimings, Lost, Received
-from tickets.errors import ConfigError
 from tickets.model import Direction
 
 log = logging.getLogger(__name__)
@@ -38,37 +38,24 @@ _IND_WIRE = {Indicator.IDLE: frames.IND_IDLE, Indicator.GREEN: frames.IND_GREEN,
              Indicator.EMERGENCY: frames.IND_EMERGENCY}
 
 
-def _number(config: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> Any:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(key, f"expected a non-negative number, got {value!r}")
-    if integer and not isinstance(value, int):
-        raise ConfigError(key, f"expected a whole number, got {value!r}")
-    return value
-
-
 class SerialTurnstile(TurnstileBase):
     """Turnstile behind a controller board that speaks the ``frames`` protocol."""
 
-    def __init__(self, config: Mapping[str, Any], *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: SerialTurnstileConfig | Mapping[str, Any], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(clock=clock)
-        port = config.get("port")
-        if not isinstance(port, str) or not port:
-            raise ConfigError("port", "a serial port path or URL is required")
-        self.port = port
-        self.baudrate = _number(config, "baudrate", 115200, integer=True)
+        settings = turnstile_settings(config)
+        if not isinstance(settings, SerialTurnstileConfig):
+            raise TurnstileConfigError([("backend", f"SerialTurnstile needs backend serial, not {settings.backend}")])
+        self.settings = settings
+        self.port = settings.port
+        self.baudrate = settings.baudrate
         self.timings = LinkTimings(
-            ack_timeout_s=float(_number(config, "ack_timeout_s", 0.2)),
-            max_retries=_number(config, "max_retries", 3, integer=True),
-            heartbeat_s=float(_number(config, "heartbeat_s", 0.5)),
-            silence_s=float(_number(config, "silence_s", 2.0)),
+            ack_timeout_s=settings.ack_timeout_s, max_retries=settings.max_retries,
+            heartbeat_s=settings.heartbeat_s, silence_s=settings.silence_s,
         )
-        if self.timings.ack_timeout_s <= 0 or self.timings.heartbeat_s <= 0:
-            raise ConfigError("ack_timeout_s", "link timings must be positive")
-        if self.timings.silence_s <= self.timings.heartbeat_s:
-            raise ConfigError("silence_s", "must be longer than heartbeat_s")
-        self.connect_timeout_s = float(_number(config, "connect_timeout_s", 3.0))
-        self.hold_s = float(_number(config, "hold_s", 0.0))
+        self.connect_timeout_s = settings.connect_timeout_s
+        self.hold_s = settings.hold_s
         # The link clock is always monotonic: protocol timers must not follow an injected
         # test clock that stands still.
         self._link_clock = time.monotonic

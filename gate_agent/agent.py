@@ -69,6 +69,19 @@ class GateAgent:
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        """Open the stores, resolve admits a crash left open, start the lane and its tasks.
+
+        If anything fails, what was already opened is closed again before the error
+        propagates: an open store keeps a worker thread that would keep the process alive
+        (a gate that neither runs nor exits, which systemd cannot restart).
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)

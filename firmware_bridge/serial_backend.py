@@ -70,6 +70,7 @@ class SerialTurnstile(TurnstileBase):
         self.write_errors = 0
         self._open_failing = False
         self.controller_state: dict[str, Any] = {}
+        self._state_waiters: list[asyncio.Future[dict[str, Any]]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     async def _hw_start(self) -> None:
@@ -203,6 +204,9 @@ class SerialTurnstile(TurnstileBase):
             kind = payload[1]
             if kind == frames.PASS_EGRESS and not self._emergency:
                 self._spawn(self._enter_emergency("controller_egress"))
+            key = f"passages_{direction.value}"
+            if key in self.controller_state:  # mirror the controller's counter between queries
+                self.controller_state[key] = (self.controller_state[key] + 1) & 0xFFFF
             self._on_passage(direction, authorised=kind == frames.PASS_AUTHORISED,
                              detail="" if kind == frames.PASS_AUTHORISED else
                              ("forced" if kind == frames.PASS_FORCED else "emergency_egress"))
@@ -224,6 +228,10 @@ class SerialTurnstile(TurnstileBase):
                 "passages_in": (payload[1] << 8) | payload[2],
                 "passages_out": (payload[3] << 8) | payload[4],
             }
+            for waiter in self._state_waiters:
+                if not waiter.done():
+                    waiter.set_result(dict(self.controller_state))
+            self._state_waiters.clear()
             # Catch up on what happened while we could not hear it (ALARM frames given up,
             # or this agent restarted during an alarm).
             self._on_fire_contact(bool(flags & frames.FLAG_FIRE_OPEN))
@@ -262,6 +270,31 @@ class SerialTurnstile(TurnstileBase):
             # reconnect); a reset cannot be confirmed, so it is refused.
             return on
         return status == frames.STATUS_OK
+
+    def passage_count(self, direction: Direction) -> tuple[int, int] | None:
+        """``(controller boot id, passages it counted in direction)`` as last heard, or None.
+
+        The controller counts every turn of the arm (16 bits, from its boot). The gate notes
+        this at each unlock so that, after a crash, it can tell whether the admitted fan
+        went through (see ``gate_agent.passages``).
+        """
+        boot, key = self.link.boot_id, f"passages_{direction.value}"
+        if boot is None or key not in self.controller_state:
+            return None
+        return boot, int(self.controller_state[key])
+
+    async def query_state(self) -> dict[str, Any] | None:
+        """Ask the controller for its state now: flags and passage counters (None: no answer)."""
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._state_waiters.append(waiter)
+        if await self._command(frames.QUERY, b"") is None:
+            waiter.cancel()
+            return None
+        try:
+            state = await asyncio.wait_for(waiter, self.timings.ack_timeout_s * (self.timings.max_retries + 1))
+        except TimeoutError:
+            return None
+        return {**state, "boot_id": self.link.boot_id}
 
     def stats(self) -> dict[str, Any]:
         """Link health for the gate's status page: frame counters, retransmits, state."""

@@ -22,10 +22,12 @@ from gate_agent.journal import Journal
 from gate_agent.lane import Decision, GateView, Lane
 from gate_agent.manifest import ManifestStore, ManualResult, manual_admit
 from gate_agent.modes import Mode, ModeLadder, Transition
+from gate_agent.passages import UnlockLog, close_quietly, resolve_pending
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, GatePolicy, Scan
+from tickets.policy import record_passage
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ class GateAgent:
         self.backed_up_seq = 0
         self.sync_status: Callable[[], dict[str, Any]] | None = None
         self.sync_owner: Any = None
+        self.unlocks: UnlockLog | None = None
+        #: admits a crash had left without an outcome, resolved at this start
+        self.resolved_at_start: list[dict[str, Any]] = []
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -87,7 +92,8 @@ class GateAgent:
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
         # The manifest has its own file so it survives a replica that cannot be trusted.
         self.manifest = await ManifestStore.open(cfg.data_dir / "manifest.sqlite3")
-        await self.manifest.restore_ticks(await self.journal.all_entries())
+        entries = await self.journal.all_entries()
+        await self.manifest.restore_ticks(entries)
         await self._open_replica()
         if self._turnstile is None:
             from firmware_bridge.factory import open_turnstile
@@ -98,6 +104,8 @@ class GateAgent:
 
             self._scanner = open_scanner(cfg.scanner, clock=self.clock)
         await self._stack.enter_async_context(self._turnstile)
+        if callable(getattr(self._turnstile, "passage_count", None)):
+            self.unlocks = await UnlockLog.open(cfg.lane_path)
         await self._stack.enter_async_context(self._scanner)
         self.lane = Lane(
             journal=self.journal,
@@ -110,7 +118,10 @@ class GateAgent:
             passage_timeout_s=cfg.passage_timeout_s,
             clock=self.clock,
             on_entry=self._entry_appended,
+            unlocks=self.unlocks,
         )
+        # Before the first scan: an admit a crash left open must not be decided twice.
+        await self._resolve_pending(entries)
         await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
         self._tasks = [
             asyncio.create_task(self._scan_loop(), name="scan-loop"),
@@ -160,6 +171,30 @@ class GateAgent:
             await self.manifest.close()
         if self.journal is not None:
             await self.journal.close()
+        await close_quietly(self.unlocks)
+
+    async def _resolve_pending(self, entries: list[JournalEntry]) -> None:
+        """Journal an outcome for every admit whose passage the last run never recorded
+        (see :mod:`gate_agent.passages`); a counted passage also updates the entry state."""
+        assert self.journal is not None
+        done = await resolve_pending(entries=entries, notes=await self.unlocks.notes() if self.unlocks else [],
+                                     turnstile=self._turnstile, append=self.journal.append,
+                                     mode=str(self.ladder.mode), cursor=self.cursor())
+        if not done:
+            return
+        for outcome, entry in done:
+            self._entry_appended(entry)
+            a = outcome.admit
+            self.resolved_at_start.append({"seq": a.seq, "ticket": a.ticket_number or a.ticket_id,
+                                           "passed": outcome.passed, "detail": outcome.detail})
+            if outcome.passed and a.ticket_id is not None and self.reader is not None and self.replica is not None:
+                state = record_passage(self.reader.entry_state(a.ticket_id), Direction(a.direction), a.at)
+                await self.replica.put_entry_states({a.ticket_id: state}, journal_seq=entry.seq)
+        if any(not o.passed for o, _ in done):
+            await self._turnstile.lock()  # type: ignore[union-attr]
+        await self.journal_event("pending_admits_resolved",
+                                 f"{len(done)} admit(s) left open by a restart: "
+                                 f"{sum(o.passed for o, _ in done)} passed, {sum(not o.passed for o, _ in done)} not passed")
 
     async def _open_replica(self) -> None:
         try:
@@ -368,4 +403,5 @@ class GateAgent:
             "uptime_s": round(self.clock() - self.started_at, 1),
             "sync": self.sync_status() if self.sync_status is not None else {"state": "not enrolled"},
             "manifest": await self._manifest_status(),
+            "resolved_at_start": self.resolved_at_start,
         }

@@ -24,6 +24,7 @@ from gate_agent.manifest import ManifestStore, ManualResult, manual_admit
 from gate_agent.modes import Mode, ModeLadder, Transition
 from gate_agent.passages import UnlockLog, close_quietly, resolve_pending
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
+from gate_agent.watchdog import SystemdNotifier, keepalive
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, GatePolicy, Scan
@@ -71,6 +72,8 @@ class GateAgent:
         self.unlocks: UnlockLog | None = None
         #: admits a crash had left without an outcome, resolved at this start
         self.resolved_at_start: list[dict[str, Any]] = []
+        #: systemd's watchdog (a no-op unless run by systemd with Type=notify)
+        self.notifier = SystemdNotifier()
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -128,6 +131,12 @@ class GateAgent:
             asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
+        lane_tasks = list(self._tasks)
+        self._tasks.append(asyncio.create_task(
+            keepalive(self.notifier, healthy=lambda: not any(t.done() for t in lane_tasks),
+                      status=lambda: f"{self.ladder.mode}: {self.ladder.cause}" if self.ladder.cause
+                      else str(self.ladder.mode)),
+            name="systemd-watchdog"))
         if self._serve_status:
             import socket
 

@@ -96,12 +96,15 @@ async def _serve(config) -> int:  # type: ignore[no-untyped-def]
         return 1
     link = await attach_sync(agent)
     log.warning("gate %s running (mode %s)", config.gate_id, agent.ladder.mode)
+    agent.notifier.notify(f"READY=1\nSTATUS=gate {config.gate_id} running ({agent.ladder.mode})")
     try:
         await stop.wait()
     finally:
+        agent.notifier.notify("STOPPING=1")
         if link is not None:
             await link.close()
         await agent.stop()
+        agent.notifier.close()
     return 0
 
 

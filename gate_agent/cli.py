@@ -23,6 +23,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="the gate's TOML file, e.g. /etc/gatehouse/gate.toml")
     p.set_defaults(func=_check_config)
 
+    p = sub.add_parser("doctor", help="check this gate before doors open: one ✔/✖ line per check, with the fix "
+                                      "(exit 0 only when all pass)")
+    p.add_argument("--config", type=Path, default=Path("/etc/gatehouse/gate.toml"))
+    p.add_argument("--json", action="store_true", help="one JSON object (for fleet tooling)")
+    p.add_argument("--standalone", action="store_true",
+                   help="open the hardware here even if the agent answers (stop the agent first)")
+    p.set_defaults(func=_doctor)
+
     p = sub.add_parser("rebuild-replica",
                        help="move an untrusted replica aside so the next start takes a fresh one from the hub")
     p.add_argument("--config", type=Path, required=True)
@@ -106,6 +114,43 @@ async def _serve(config) -> int:  # type: ignore[no-untyped-def]
         await agent.stop()
         agent.notifier.close()
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Ask the running agent for its checks (it holds the hardware); else run them here."""
+    from gate_agent.config import GateConfigError, load_config
+    from gate_agent.doctor import Check, Report, dumps, report_from_dict, run_checks
+
+    try:
+        config = load_config(args.config)
+    except GateConfigError as exc:
+        report = Report("?", [Check("config", "fail", str(p), "edit the file; `gatehouse gate check-config FILE` "
+                                                             "lists every problem") for p in exc.problems])
+        print(dumps(report) if args.json else report.render())
+        return 2
+    report = None if args.standalone else _live_report(config)
+    if report is None:
+        report = asyncio.run(run_checks(config))
+    else:
+        report = report_from_dict(report)
+    print(dumps(report) if args.json else report.render())
+    return 0 if report.passed else 1
+
+
+def _live_report(config) -> dict | None:  # type: ignore[no-untyped-def,type-arg]
+    import httpx
+
+    host = "127.0.0.1" if config.status_host in ("0.0.0.0", "::") else config.status_host
+    if not config.status_port:
+        return None
+    try:
+        r = httpx.get(f"http://{host}:{config.status_port}/api/doctor", timeout=60)
+    except httpx.HTTPError:
+        return None  # the agent is not running: check the hardware here
+    if r.status_code != 200:
+        return None
+    body = r.json()
+    return body if body.get("gate_id") == config.gate_id else None
 
 
 def _rebuild(args: argparse.Namespace) -> int:

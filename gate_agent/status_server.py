@@ -33,6 +33,18 @@ def create_status_app(agent: GateAgent) -> FastAPI:
     async def status() -> dict[str, Any]:
         return await agent.status()
 
+    @app.get("/api/doctor")
+    async def doctor() -> dict[str, Any]:
+        """The same checks as ``gatehouse gate doctor``, judged from this running agent."""
+        from gate_agent.doctor import run_checks
+
+        return (await run_checks(agent.config, agent=agent)).as_dict()
+
+    @app.get("/service", response_class=HTMLResponse)
+    async def service() -> str:
+        """The technician's service page: the doctor's checks, refreshed by the page."""
+        return env.get_template("service.html").render(gate_id=agent.config.gate_id)
+
     @app.get("/", response_class=HTMLResponse)
     async def screen() -> str:
         return env.get_template("gate.html").render(gate_id=agent.config.gate_id)

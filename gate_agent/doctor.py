@@ -548,7 +548,7 @@ def _tls(url: str, config: GateConfig) -> Check:
     host, port = parts.hostname or "", parts.port or 443
     with socket.create_connection((host, port), timeout=HTTP_TIMEOUT_S) as raw, \
             ctx.wrap_socket(raw, server_hostname=host) as tls:
-        cert = tls.getpeercert()
+        cert = tls.getpeercert() or {}
     not_after = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), dt.UTC)
     days = (not_after - dt.datetime.now(dt.UTC)).days
     pinned = f"pinned to {config.ca_file}" if config.ca_file else "public CA (not pinned)"

@@ -37,7 +37,11 @@ if [ "$system" = 1 ]; then
   apt-get update -qq
   apt-get install -y -qq python3 python3-venv python3-dev libzbar0 rsync
   if [ "$role" = gate ]; then
-    apt-get install -y -qq chromium
+    # Kiosk browser; evdev (keyboard-wedge scanners) has no aarch64 wheel: Debian's package.
+    apt-get install -y -qq chromium python3-evdev
+    # gpiozero's pin driver on Bookworm is lgpio: only Raspberry Pi OS packages it (no wheel).
+    apt-get install -y -qq python3-lgpio ||
+      echo "    python3-lgpio not available (not Raspberry Pi OS?): the GPIO turnstile backend will not work"
   fi
   id gatehouse >/dev/null 2>&1 ||
     useradd --system --home /var/lib/gatehouse --shell /usr/sbin/nologin gatehouse
@@ -59,7 +63,10 @@ fi
 
 if [ "$system" = 1 ]; then
   say "virtualenv /opt/gatehouse/.venv"
-  [ -x /opt/gatehouse/.venv/bin/python ] || python3 -m venv /opt/gatehouse/.venv
+  # A gate's venv sees Debian's python3-lgpio and python3-evdev (built for this board).
+  venv_args=()
+  [ "$role" = gate ] && venv_args=(--system-site-packages)
+  [ -x /opt/gatehouse/.venv/bin/python ] || python3 -m venv "${venv_args[@]}" /opt/gatehouse/.venv
   /opt/gatehouse/.venv/bin/pip install -q --upgrade pip
   /opt/gatehouse/.venv/bin/pip install -q /opt/gatehouse
 fi

@@ -137,3 +137,48 @@ async def decide(agent: GateAgent, scanner: SimScanner, code: bytes) -> str:
     await scanner.feed(code)
     await eventually(lambda: any(r["seq"] > before for r in lane.recent), what="a decision")
     return str(next(r["reason"] for r in lane.recent if r["seq"] > before))
+
+
+@pytest.mark.slow
+async def test_gatehouse_gate_run_starts_on_a_cut_wal_and_admits_what_survived(tmp_path: Path) -> None:
+    """The same from outside: the real ``gatehouse gate run`` on files cut mid-WAL."""
+    import asyncio
+    import sys
+
+    import httpx
+
+    from gatehouse.venue import ROOT, free_port
+    from tests.conftest import TIMEOUT_S
+
+    event, _ = await make_source(tmp_path)
+    data = tmp_path / "cut"
+    shutil.copytree(tmp_path / "source", data)
+    for name in ("replica.sqlite3-wal", "journal.sqlite3-wal"):
+        os.truncate(data / name, (data / name).stat().st_size // 2)
+    port = free_port()
+    config = tmp_path / "gate.toml"
+    config.write_text(f'gate_id = "G1"\ndata_dir = "{data}"\nstatus_port = {port}\npassage_timeout_s = 0.5\n')
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "gatehouse", "gate", "run", "--config",
+                                                str(config), cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT_S) as c:
+            deadline = time.monotonic() + TIMEOUT_S * 3
+            while True:
+                try:
+                    status = (await c.get("/status")).json()
+                    break
+                except httpx.HTTPError:
+                    assert proc.returncode is None, "the gate exited on the cut files"
+                    assert time.monotonic() < deadline, "the gate did not start on the cut files"
+                    await asyncio.sleep(0.05)
+            assert status["mode"] == "OFFLINE", status  # not enrolled; the replica is trusted
+            cursor = status["cursor"]
+            for k, index in enumerate(REVOKED, start=2):
+                r = (await c.post("/api/keyed", json={"code": event.number(index)})).json()
+                assert (r["reason"] == "REVOKED") == (k <= cursor), (k, cursor, r)
+            r = (await c.post("/api/keyed", json={"code": event.number(NEVER_REVOKED[0])})).json()
+            assert r["reason"] == "ADMIT", r
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), TIMEOUT_S)

@@ -50,6 +50,8 @@ MAX_BACKLOG = 1000
 CAMERA_SAMPLE_S = 2.0
 MIN_CAMERA_FPS = 10.0
 HTTP_TIMEOUT_S = 5.0
+#: GPIO settings that drive something (claimed as outputs, held off)
+OUTPUT_PINS = frozenset({"relay_in", "relay_out", "led_green", "led_red", "buzzer"})
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ async def _serial_controller(t: SerialTurnstileConfig) -> list[Check]:
 
 
 def _gpio(t: GpioTurnstileConfig, pin_factory: Any) -> list[Check]:
-    from gpiozero import Device, DigitalInputDevice, GPIOZeroError
+    from gpiozero import Device, DigitalInputDevice, DigitalOutputDevice, GPIOZeroError
 
     checks: list[Check] = []
     if pin_factory is None:
@@ -290,8 +292,15 @@ def _gpio(t: GpioTurnstileConfig, pin_factory: Any) -> list[Check]:
         claimed = []
         for key, pin in t.pins().items():
             try:
-                pull_up = t.sensor_active_low if key.startswith("sensor") else True
-                devices.append((key, DigitalInputDevice(pin, pull_up=pull_up, pin_factory=pin_factory)))
+                if key in OUTPUT_PINS:
+                    # Claimed as the backend claims it: an output held off. Never as an input,
+                    # whose pull-up could energise a relay module and release the arm.
+                    dev: Any = DigitalOutputDevice(pin, active_high=t.relay_active_high if key.startswith("relay")
+                                                   else True, initial_value=False, pin_factory=pin_factory)
+                else:
+                    pull_up = t.sensor_active_low if key.startswith("sensor") else True
+                    dev = DigitalInputDevice(pin, pull_up=pull_up, pin_factory=pin_factory)
+                devices.append((key, dev))
             except GPIOZeroError as exc:
                 claimed.append(f"{key}={pin} ({exc})")
         if claimed:

@@ -135,6 +135,8 @@ async def test_gpio_pins_sensor_and_fire_contact_are_checked(tmp_path: Path) -> 
     checks = by_name(await run_checks(gpio_config(tmp_path), pin_factory=factory))  # type: ignore[arg-type]
     assert checks["gpio pins"]["status"] == "ok" and "relay_in=17" in checks["gpio pins"]["detail"]
     assert checks["passage sensor"]["status"] == "ok" and checks["fire contact"]["status"] == "ok"
+    # The relay pin was claimed as an output held off: never driven high, so never a release.
+    assert not any(st.state for st in factory.pin(17).states)
 
     WiredPin.wired["GPIO22"] = True  # contact open: alarm
     WiredPin.wired["GPIO27"] = False  # sensor active (to ground) with nobody there

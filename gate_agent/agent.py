@@ -91,6 +91,14 @@ class GateAgent:
 
     async def _start(self) -> None:
         cfg = self.config
+        # Pinged from the first moment: opening a large replica (its integrity check) or
+        # waiting for the controller's handshake must not look like a hung agent to systemd.
+        self._lane_tasks: list[asyncio.Task[Any]] = []
+        self._tasks.append(asyncio.create_task(
+            keepalive(self.notifier, healthy=lambda: not any(t.done() for t in self._lane_tasks),
+                      status=lambda: f"{self.ladder.mode}: {self.ladder.cause}" if self.ladder.cause
+                      else str(self.ladder.mode)),
+            name="systemd-watchdog"))
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
         # The manifest has its own file so it survives a replica that cannot be trusted.
@@ -126,17 +134,12 @@ class GateAgent:
         # Before the first scan: an admit a crash left open must not be decided twice.
         await self._resolve_pending(entries)
         await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
-        self._tasks = [
+        self._lane_tasks = [
             asyncio.create_task(self._scan_loop(), name="scan-loop"),
             asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
-        lane_tasks = list(self._tasks)
-        self._tasks.append(asyncio.create_task(
-            keepalive(self.notifier, healthy=lambda: not any(t.done() for t in lane_tasks),
-                      status=lambda: f"{self.ladder.mode}: {self.ladder.cause}" if self.ladder.cause
-                      else str(self.ladder.mode)),
-            name="systemd-watchdog"))
+        self._tasks.extend(self._lane_tasks)
         if self._serve_status:
             import socket
 

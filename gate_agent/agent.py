@@ -24,10 +24,13 @@ from gate_agent.lane import Decision, GateView, Lane
 from gate_agent.logs import gate_context, register_secret
 from gate_agent.manifest import ManifestStore, ManualResult, manual_admit
 from gate_agent.modes import NEVER_SYNCED, Mode, ModeLadder, Transition
+from gate_agent.passages import UnlockLog, close_quietly, resolve_pending
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
+from gate_agent.watchdog import SystemdNotifier, keepalive
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, GatePolicy, Scan
+from tickets.policy import record_passage
 
 if TYPE_CHECKING:
     from gate_agent.status_server import ScreenSecurity
@@ -72,20 +75,44 @@ class GateAgent:
         self.sync_owner: Any = None
         #: the staff screen's session and refusal counters, once its server is up
         self.screen: ScreenSecurity | None = None
+        self.unlocks: UnlockLog | None = None
+        #: admits a crash had left without an outcome, resolved at this start
+        self.resolved_at_start: list[dict[str, Any]] = []
+        #: systemd's watchdog (a no-op unless run by systemd with Type=notify)
+        self.notifier = SystemdNotifier()
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        """Open the stores, resolve admits a crash left open, start the lane and its tasks.
+
+        If anything fails, what was already opened is closed again before the error
+        propagates: an open store keeps a worker thread that would keep the process alive
+        (a gate that neither runs nor exits, which systemd cannot restart).
+        """
         # Every task started here (and every log line they write) names this gate.
         with gate_context(self.config.gate_id):
-            await self._start()
+            try:
+                await self._start()
+            except BaseException:
+                await self._stop()
+                raise
 
     async def _start(self) -> None:
         cfg = self.config
+        # Pinged from the first moment: opening a large replica (its integrity check) or
+        # waiting for the controller's handshake must not look like a hung agent to systemd.
+        self._lane_tasks: list[asyncio.Task[Any]] = []
+        self._tasks.append(asyncio.create_task(
+            keepalive(self.notifier, healthy=lambda: not any(t.done() for t in self._lane_tasks),
+                      status=lambda: f"{self.ladder.mode}: {self.ladder.cause}" if self.ladder.cause
+                      else str(self.ladder.mode)),
+            name="systemd-watchdog"))
         private_dir(cfg.data_dir)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
         # The manifest has its own file so it survives a replica that cannot be trusted.
         self.manifest = await ManifestStore.open(cfg.data_dir / "manifest.sqlite3")
-        await self.manifest.restore_ticks(await self.journal.all_entries())
+        entries = await self.journal.all_entries()
+        await self.manifest.restore_ticks(entries)
         await self._open_replica()
         if self._turnstile is None:
             from firmware_bridge.factory import open_turnstile
@@ -96,6 +123,8 @@ class GateAgent:
 
             self._scanner = open_scanner(cfg.scanner, clock=self.clock)
         await self._stack.enter_async_context(self._turnstile)
+        if callable(getattr(self._turnstile, "passage_count", None)):
+            self.unlocks = await UnlockLog.open(cfg.lane_path)
         await self._stack.enter_async_context(self._scanner)
         self.lane = Lane(
             journal=self.journal,
@@ -108,13 +137,17 @@ class GateAgent:
             passage_timeout_s=cfg.passage_timeout_s,
             clock=self.clock,
             on_entry=self._entry_appended,
+            unlocks=self.unlocks,
         )
+        # Before the first scan: an admit a crash left open must not be decided twice.
+        await self._resolve_pending(entries)
         await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
-        self._tasks = [
+        self._lane_tasks = [
             asyncio.create_task(self._scan_loop(), name="scan-loop"),
             asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
+        self._tasks.extend(self._lane_tasks)
         if self._serve_status:
             import socket
 
@@ -165,6 +198,30 @@ class GateAgent:
             await self.manifest.close()
         if self.journal is not None:
             await self.journal.close()
+        await close_quietly(self.unlocks)
+
+    async def _resolve_pending(self, entries: list[JournalEntry]) -> None:
+        """Journal an outcome for every admit whose passage the last run never recorded
+        (see :mod:`gate_agent.passages`); a counted passage also updates the entry state."""
+        assert self.journal is not None
+        done = await resolve_pending(entries=entries, notes=await self.unlocks.notes() if self.unlocks else [],
+                                     turnstile=self._turnstile, append=self.journal.append,
+                                     mode=str(self.ladder.mode), cursor=self.cursor())
+        if not done:
+            return
+        for outcome, entry in done:
+            self._entry_appended(entry)
+            a = outcome.admit
+            self.resolved_at_start.append({"seq": a.seq, "ticket": a.ticket_number or a.ticket_id,
+                                           "passed": outcome.passed, "detail": outcome.detail})
+            if outcome.passed and a.ticket_id is not None and self.reader is not None and self.replica is not None:
+                state = record_passage(self.reader.entry_state(a.ticket_id), Direction(a.direction), a.at)
+                await self.replica.put_entry_states({a.ticket_id: state}, journal_seq=entry.seq)
+        if any(not o.passed for o, _ in done):
+            await self._turnstile.lock()  # type: ignore[union-attr]
+        await self.journal_event("pending_admits_resolved",
+                                 f"{len(done)} admit(s) left open by a restart: "
+                                 f"{sum(o.passed for o, _ in done)} passed, {sum(not o.passed for o, _ in done)} not passed")
 
     async def _open_replica(self) -> None:
         try:
@@ -389,4 +446,5 @@ class GateAgent:
             "sync": self.sync_status() if self.sync_status is not None else {"state": "not enrolled"},
             "manifest": await self._manifest_status(),
             "screen": self.screen.status() if self.screen is not None else {},
+            "resolved_at_start": self.resolved_at_start,
         }

@@ -449,6 +449,19 @@ def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
         session = security.session if _is_loopback(request.scope.get("client")) else ""
         return env.get_template("gate.html").render(gate_id=agent.config.gate_id, session=session)
 
+    @app.get("/api/doctor", responses=API_RESPONSES, dependencies=session)
+    async def doctor() -> dict[str, Any]:
+        """The same checks as ``gatehouse gate doctor``, judged from this running agent."""
+        from gate_agent.doctor import run_checks
+
+        return (await run_checks(agent.config, agent=agent)).as_dict()
+
+    @app.get("/service", response_class=HTMLResponse, responses=GUARD_RESPONSES)
+    async def service(request: Request) -> str:
+        """The technician's service page: the doctor's checks, refreshed by the page."""
+        session = security.session if _is_loopback(request.scope.get("client")) else ""
+        return env.get_template("service.html").render(gate_id=agent.config.gate_id, session=session)
+
     @app.post("/api/keyed", response_model=KeyedResult, responses=POST_RESPONSES, dependencies=session)
     async def keyed(body: KeyedRequest) -> Any:
         """A ticket number typed by staff: decided exactly like a scan (symbology "keyed")."""

@@ -12,12 +12,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from scanners.base import Scanner
+from scanners.options import DecodeOptions
 from tickets.errors import ConfigError
 
 _COMMON = {"backend", "name"}
 _KEYS = {
     "camera": {"device", "driver", "width", "height", "budget_ms", "repeat_suppress_s", "no_frame_fault_s",
-               "frozen_fault_s", "lossless", "confirm_1d_frames"},
+               "frozen_fault_s", "lossless", "confirm_1d_frames", *DecodeOptions.KEYS},
     "serial": {"port", "baud", "terminator", "prefix", "suffix", "max_len", "symbology"},
     "hid": {"device", "grab", "timeout_s", "max_len", "symbology"},
     "sim": set(),
@@ -124,4 +125,5 @@ def open_scanner(config: Mapping[str, Any], *, clock: Callable[[], float] = time
         device, driver=driver, size=(width, height) if width and height else None, budget_ms=budget_ms,
         suppress_s=suppress_s, no_frame_fault_s=no_frame, frozen_fault_s=float(frozen),
         lossless=_get(config, "lossless", bool), confirm_1d_frames=confirm, name=name, clock=clock,
+        decode=DecodeOptions.from_config(config),
     )

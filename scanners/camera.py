@@ -43,7 +43,7 @@ from scanners.base import (
     Suppressor,
     backoff,
 )
-from scanners.decode import DEFAULT_BUDGET_MS, Cascade, DecodeOptions
+from scanners.decode import DEFAULT_BUDGET_MS, Cascade, Decoded, DecodeOptions
 from tickets.model import Scan
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,7 @@ class CameraScanner:
         self.cascade = Cascade(budget_ms=budget_ms, options=decode)
         #: file: sources: monotonic time frame 0 was shown, and the file's frame rate
         self.playback_started_at: float | None = None
+        self.playing = threading.Event()  # set when a file: source shows its first frame
         self.fps: float | None = None
         self.frames_dropped = 0
         self.late_reads = 0
@@ -266,6 +267,7 @@ class CameraScanner:
                 start, shown = self._monotonic(), 0
                 if self.playback_started_at is None:
                     self.playback_started_at = start
+                    self.playing.set()
             try:
                 while not self._stop.is_set():
                     if self.realtime_file:
@@ -312,13 +314,17 @@ class CameraScanner:
         last_crc: int | None = None
         same_since: float | None = None
         poll = min(0.25 * SCANNER_TIMEOUT_S, self.no_frame_fault_s / 4)
+        last_t = 0.0
         while not self._stop.is_set():
             frame = self._slot.take(poll)
             now = self._monotonic()
             if frame is None:
                 if self._slot.closed:
+                    if not self._stop.is_set():
+                        # end of a video file: what stages still running read, then the stream ends
+                        self._report(self.cascade.drain(), last_t)
                     if not self._stop.is_set() and self._pump is not None:
-                        self._pump.post(None)  # end of a video file: the stream ends
+                        self._pump.post(None)
                     return
                 if now - last_frame_at > self.no_frame_fault_s:
                     self._fault(f"no frames for over {self.no_frame_fault_s:g} s")
@@ -346,8 +352,12 @@ class CameraScanner:
                 # a frame ago, and most likely still is
                 self.late_reads += len(result.late)
                 log.debug("camera %s: %d code(s) read after their frame's deadline", self.source, len(result.late))
-            for code in [*result.codes, *result.late]:
-                if code.symbology in LINEAR_SYMBOLOGIES and not self.confirmer.confirmed(code.payload, frame.t):
-                    continue
-                if self.suppressor.admit(code.payload, frame.t):
-                    self._post(Scan(code.payload, code.symbology, self.source, self._clock()))
+            last_t = frame.t
+            self._report([*result.codes, *result.late], frame.t)
+
+    def _report(self, codes: list[Decoded], t: float) -> None:
+        for code in codes:
+            if code.symbology in LINEAR_SYMBOLOGIES and not self.confirmer.confirmed(code.payload, t):
+                continue
+            if self.suppressor.admit(code.payload, t):
+                self._post(Scan(code.payload, code.symbology, self.source, self._clock()))

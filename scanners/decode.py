@@ -50,8 +50,8 @@ from typing import Any
 import cv2
 import numpy as np
 import zxingcpp
-from pyzbar import pyzbar
-from pyzbar.wrapper import (
+from pyzbar import pyzbar  # type: ignore[import-untyped]
+from pyzbar.wrapper import (  # type: ignore[import-untyped]
     ZBarConfig,
     ZBarSymbol,
     zbar_image_scanner_set_config,
@@ -188,7 +188,7 @@ def _zbar_raw(gray: np.ndarray, options: DecodeOptions, density: int = 1) -> lis
         with pyzbar._image() as image:
             zbar_image_set_format(image, pyzbar._FOURCC["L800"])
             zbar_image_set_size(image, width, height)
-            zbar_image_set_data(image, cast(pixels, c_void_p), len(pixels), None)
+            zbar_image_set_data(image, cast(pixels, c_void_p), len(pixels), None)  # type: ignore[arg-type]
             if zbar_scan_image(scanner, image) < 0:
                 raise RuntimeError("libzbar refused the image format")
             return list(pyzbar._decode_symbols(pyzbar._symbols_for_image(image)))
@@ -383,8 +383,8 @@ def region_of_interest(gray: np.ndarray) -> tuple[int, int, int, int] | None:
 COST_ALPHA = 0.15
 #: a stage's estimate is its mean cost plus this many mean deviations (~ a 95th percentile)
 COST_SPREAD = 2.0
-#: per skipped frame, a stage's estimate shrinks by this factor (never below its cheapest run)
-SKIP_DECAY = 0.9
+#: per skipped frame, a stage's estimate shrinks by this factor
+SKIP_DECAY = 0.95
 
 
 @dataclass
@@ -407,7 +407,6 @@ class Stage:
     #: moving average and mean deviation of the cost per input pixel
     per_px_s: float = 0.0
     dev_per_px_s: float = 0.0
-    min_per_px_s: float = 0.0
 
     def estimate(self, pixels: int) -> float:
         """Seconds this stage is expected to take on ``pixels`` input pixels (0 before its first run)."""
@@ -416,16 +415,16 @@ class Stage:
         return (self.per_px_s + COST_SPREAD * self.dev_per_px_s) * pixels
 
     def skipped(self) -> None:
-        """Not run for lack of time: let the estimate drift back towards the cheapest run seen,
-        so one run during a busy moment does not bar the stage for good."""
+        """Not run for lack of time: let the estimate shrink, so one run during a busy moment
+        does not bar the stage for good (a stage that really is too dear is retried now and then,
+        and its next run puts the estimate back up)."""
         self.skips += 1
         if self.runs:
-            self.per_px_s = max(self.min_per_px_s, self.per_px_s * SKIP_DECAY)
+            self.per_px_s *= SKIP_DECAY
             self.dev_per_px_s *= SKIP_DECAY
 
     def note(self, elapsed: float, pixels: int) -> None:
         per_px = elapsed / max(1, pixels)
-        self.min_per_px_s = per_px if self.runs == 0 else min(self.min_per_px_s, per_px)
         if self.runs == 0:
             self.per_px_s, self.dev_per_px_s = per_px, per_px / 4
         else:
@@ -562,12 +561,14 @@ class _LaneWorker:
                 if self.stopped:
                     return
                 frame, self.frame = self.frame, None
+                assert frame is not None
                 self.busy = True
             try:
                 self.cascade._run_lane(self.index, frame)
             finally:
                 with self.cond:
                     self.busy = False
+                    self.cond.notify_all()
 
 
 class Cascade:
@@ -613,6 +614,18 @@ class Cascade:
     def stages(self) -> list[Stage]:
         """Every stage of every lane."""
         return [s for lane in self.lanes for s in lane]
+
+    def drain(self, timeout_s: float = 5.0) -> list[Decoded]:
+        """Wait (at most ``timeout_s``) for stages still running from earlier frames, and return
+        what they read after their deadline (the end of a video must not lose its last read)."""
+        end = time.monotonic() + timeout_s
+        for w in self._workers:
+            with w.cond:
+                while (w.busy or w.frame is not None) and time.monotonic() < end:
+                    w.cond.wait(max(0.0, end - time.monotonic()))
+        with self._lock:
+            late, self._late = self._late, []
+        return late
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the lane threads, waiting for a stage still running to finish (a thread torn

@@ -92,7 +92,7 @@ def encode_text_code(text: str, codec: str, eci: bool, symbology: str, module_px
     barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.PDF417)
     img = np.array(zxingcpp.write_barcode_to_image(barcode, scale=1, add_quiet_zones=True))
     if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # type: ignore[assignment]
     return cv2.resize(img, None, fx=module_px, fy=module_px, interpolation=cv2.INTER_NEAREST)
 
 
@@ -125,7 +125,7 @@ def _curve(card: np.ndarray, rng: random.Random) -> np.ndarray:
     map_x = np.repeat(src_x[None, :], h, 0)
     map_y = np.repeat(np.arange(h, dtype=np.float32)[:, None], w, 1)
     out = cv2.remap(card, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return np.clip(out.astype(np.float32) * shade[None, :, None], 0, 255).astype(np.uint8)
+    return np.clip(out.astype(np.float32) * shade[None, :, None], 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
 def _thumb(card: np.ndarray, code_box: tuple[int, int, int, int], symbology: str, rng: random.Random) -> None:
@@ -192,7 +192,7 @@ def _scene(size: tuple[int, int], rng: random.Random) -> np.ndarray:
         p1 = (rng.randrange(w), rng.randrange(h))
         p2 = (rng.randrange(w), rng.randrange(h))
         cv2.line(img, p1, p2, (rng.randrange(60),) * 3, rng.randrange(2, 10))
-    img = cv2.GaussianBlur(img, (0, 0), 3)
+    img = cv2.GaussianBlur(img, (0, 0), 3)  # type: ignore[assignment]
     img += nrng.standard_normal(img.shape, dtype=np.float32) * 3
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -256,7 +256,7 @@ def _lighting(img: np.ndarray, rng: random.Random, *, glare: bool) -> np.ndarray
         blob = np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2) / 2)
         halo = np.exp(-(((xx - cx) / (3 * sx)) ** 2 + ((yy - cy) / (3 * sy)) ** 2) / 2)
         out += (blob * rng.uniform(90, 200) + halo * rng.uniform(15, 40))[..., None]
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return np.clip(out, 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
 def _lens(img: np.ndarray, defocus_px: float, motion_px: float, rng: random.Random) -> np.ndarray:

@@ -467,6 +467,10 @@ WORK_SIDE = 800
 ZBAR_FAST_SIDE = 960
 #: a lane that picks a frame up later than this share of the budget treats its first stage like the rest
 LATE_START = 0.25
+#: a lane's first stage is given a smaller copy of the frame if its estimate exceeds this share
+#: of the time left (never smaller than FIRST_LOOK_MIN_SIDE)
+FIRST_LOOK_SHARE = 0.6
+FIRST_LOOK_MIN_SIDE = 640
 #: how long (share of the budget) later lanes wait for the first lane's first look
 SECOND_LANE_HOLD = 0.25
 #: weight of the newest wake-up delay in the caller's moving estimate of it
@@ -522,8 +526,22 @@ class _Frame:
         self.first_look_done = False  # the first lane's first stage has finished
         self.busy_lanes: set[int] = set()  # lanes still on an earlier frame when this one came
 
-    def input(self, stage: Stage) -> np.ndarray:
-        return _reduced(self.gray, stage.max_side, self.cache, self.cache_lock)
+    def input(self, stage: Stage, fit_s: float | None = None) -> np.ndarray:
+        """The stage's input; with ``fit_s``, reduced further (to no less than FIRST_LOOK_MIN_SIDE)
+        so that the stage's estimate fits in ``fit_s``."""
+        max_side = stage.max_side
+        if fit_s is not None and stage.runs:
+            side = max(self.gray.shape[:2]) if max_side is None else min(max_side, max(self.gray.shape[:2]))
+            h, w = self.gray.shape[:2]
+            f = side / max(h, w)
+            pixels = h * w * f * f
+            expected = stage.estimate(int(pixels))
+            if expected > fit_s:
+                shrink = (fit_s / expected) ** 0.5 if fit_s > 0 else 0.0
+                fitted = max(FIRST_LOOK_MIN_SIDE, int(side * shrink) // 64 * 64)
+                if fitted < side:
+                    max_side = fitted
+        return _reduced(self.gray, max_side, self.cache, self.cache_lock)
 
 
 class _LaneWorker:
@@ -565,6 +583,9 @@ class _LaneWorker:
                 self.busy = True
             try:
                 self.cascade._run_lane(self.index, frame)
+            except Exception:  # a bug here must not end the lane: the camera would lose a core for good
+                self.cascade.lane_errors += 1
+                log.exception("decode lane %d failed on a frame; it goes on with the next", self.index)
             finally:
                 with self.cond:
                     self.busy = False
@@ -606,6 +627,7 @@ class Cascade:
         self._late: list[Decoded] = []
         self._lock = threading.Lock()
         self._wake_late_s = 0.0
+        self.lane_errors = 0
         self.frames = 0
         self.late_count = 0
         self.over_budget = 0
@@ -682,7 +704,9 @@ class Cascade:
                     if frame.codes or frame.closed:
                         return
                 now = self.clock()
-                img = frame.input(stage)
+                # a lane's first look must fit: on a machine too busy for it at full size, it
+                # looks at a smaller copy (big codes still read) rather than miss the deadline
+                img = frame.input(stage, FIRST_LOOK_SHARE * (frame.deadline - now) if i == 0 else None)
                 n = img.shape[0] * img.shape[1]
                 if (i > 0 or started_late) and now + stage.estimate(n) > frame.deadline:
                     stage.skipped()

@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, choices=(1, 2), default=None, help="cascade lanes on threads (default: config default)")
     parser.add_argument("--fixed-order", action="store_true", help="do not reorder stages by measured hits")
     parser.add_argument("--with-opencv", action="store_true", help="measure OpenCV's QR detector too (slow outliers)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also measure the cascade on one thread and with a fixed stage order, side by side")
     parser.add_argument("--video-presentations", type=int, default=24,
                         help="codes shown in the 30 fps video for time_to_read (0: skip)")
 
@@ -123,7 +125,14 @@ def measure_frames(args: argparse.Namespace, corpora: dict[str, list[corpus.Samp
         singles["opencv_qr"] = lambda img: decode_opencv_qr(img, options)
     cascade = Cascade(budget_ms=args.budget_ms, options=options, threads=args.threads,
                       adaptive_order=not args.fixed_order)
-    names = [*singles, "cascade", "union"]
+    variants: dict[str, Cascade] = {}
+    if args.compare:
+        variants = {
+            "cascade_one_thread": Cascade(budget_ms=args.budget_ms, options=options, threads=1),
+            "cascade_fixed_order": Cascade(budget_ms=args.budget_ms, options=options, threads=args.threads,
+                                           adaptive_order=False),
+        }
+    names = [*singles, "cascade", *variants, "union"]
     tallies = {(c, n): _Tally() for c in [*corpora, "all"] for n in names}
     late = 0
     try:
@@ -139,6 +148,10 @@ def measure_frames(args: argparse.Namespace, corpora: dict[str, list[corpus.Samp
                     for c in (cname, "all"):
                         any_single |= tallies[(c, name)].add(sample, found, ms)
                     union_found += found
+                for vname, variant in variants.items():
+                    vres = variant.decode(sample.image)
+                    for c in (cname, "all"):
+                        tallies[(c, vname)].add(sample, vres.codes, vres.elapsed_s * 1000)
                 result = cascade.decode(sample.image)
                 late += len(result.late)
                 for c in (cname, "all"):
@@ -147,6 +160,8 @@ def measure_frames(args: argparse.Namespace, corpora: dict[str, list[corpus.Samp
                     tallies[(c, "union")].add(sample, union_found, 0.0)
     finally:
         cascade.close()
+        for variant in variants.values():
+            variant.close()
     out: dict[str, Any] = {}
     symbologies = sorted({s.symbology for ss in corpora.values() for s in ss if s.symbology})
     for (cname, name), tally in tallies.items():

@@ -350,3 +350,24 @@ def test_deskew_reads_a_code128_held_at_thirty_degrees():
     turned = cv2.warpAffine(canvas, m, (640, 480), borderValue=200)
     assert _zxing(turned, ONE_THREAD, rotate=True, invert=True) == []  # the plain decoder does not
     assert [d.payload for d in _stage_deskew(turned, ONE_THREAD)] == [b"TK-2026-000123"]
+
+
+def test_a_lane_that_hits_a_bug_outside_a_stage_logs_it_and_keeps_serving_frames(monkeypatch, caplog):
+    from scanners import decode as decode_module
+
+    hit = Decoded(b"GH1:OK", "qrcode")
+    real_input = decode_module._Frame.input
+    calls = {"n": 0}
+
+    def flaky(self, stage, fit_s=None):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise TypeError("a bug in the lane")
+        return real_input(self, stage, fit_s)
+
+    monkeypatch.setattr(decode_module._Frame, "input", flaky)
+    with Cascade(budget_ms=1000, stages=[[Stage("a", lambda g, o: [hit])], [Stage("b", lambda g, o: [])]],
+                 threads=2) as cascade:
+        results = [cascade.decode(FRAME).codes for _ in range(3)]
+    assert cascade.lane_errors == 1 and "decode lane" in caplog.text
+    assert results[1:] == [[hit], [hit]]

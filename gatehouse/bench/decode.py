@@ -260,6 +260,7 @@ async def _time_to_read(video: Path, shown: list[tuple[int, bytes]], frames: int
     from gate_agent.replica import Replica
     from gatehouse.bench.testdata import make_event
     from scanners.camera import CameraScanner
+    from tickets.entry import EntryKind
 
     event = make_event(100, time.time())
     cfg = GateConfig(gate_id="G1", data_dir=work, passage_timeout_s=0.5, status_port=0)
@@ -271,7 +272,9 @@ async def _time_to_read(video: Path, shown: list[tuple[int, bytes]], frames: int
     scanner = CameraScanner(f"file:{video}", budget_ms=budget_ms, end_at_eof=True, name="camera:bench")
     decided: list[tuple[float, bytes, str]] = []
     agent = GateAgent(cfg, scanner=scanner, turnstile=SimTurnstile(), serve_status=False)
-    agent.entry_listeners.append(lambda e: decided.append((time.monotonic(), e.raw, e.reason or "")))
+    # decisions on scans only: mode transitions and hardware events are journaled too
+    agent.entry_listeners.append(
+        lambda e: decided.append((time.monotonic(), e.raw, e.reason or "")) if e.kind == EntryKind.SCAN else None)
     await agent.start()
     try:
         if not await asyncio.to_thread(scanner.playing.wait, 30.0):

@@ -477,8 +477,9 @@ FIRST_LOOK_MIN_SIDE = 640
 #: how long (share of the budget) later lanes wait for the first lane's first look
 SECOND_LANE_HOLD = 0.25
 #: the caller stops waiting this long before the deadline: collecting the result and handing it
-#: back take time too (measured: p99 0.9 ms over a 40 ms budget without it, at load ~3)
-RETURN_MARGIN_S = 0.002
+#: back take time too, and a thread woken on time may wait for a core (measured at load 2-4 on
+#: two cores: p99 40.9 ms over a 40 ms budget without it, 40.4 ms with 2 ms)
+RETURN_MARGIN_S = 0.004
 #: weight of the newest wake-up delay in the caller's moving estimate of it
 WAKE_ALPHA = 0.2
 #: frames larger than this are reduced first, so no stage sees more pixels (a 4K stream stays bounded)

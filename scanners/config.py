@@ -116,6 +116,43 @@ class CameraScannerConfig(_Section):
     #: decode every frame (a video file); default: on for files, off for live cameras
     lossless: bool | None = None
     confirm_1d_frames: PositiveInt = 2
+    #: which codes to read (default: qrcode, pdf417, code128, ean13, itf; see scanners.options)
+    symbologies: list[str] | None = None
+    #: ITF lengths accepted, even digit counts 4..64 (default: 14 only)
+    itf_lengths: list[int] | None = None
+    #: require a GS1 mod-10 check digit on ITF
+    itf_check_digit: bool = True
+    #: 2: the zxing-cpp and ZBar lanes on two cores at once; 1: one after the other (default: 2 on 2+ cores)
+    decode_threads: Annotated[int, Field(ge=1, le=2)] | None = None
+
+    @field_validator("symbologies")
+    @classmethod
+    def _known_symbologies(cls, value: list[str] | None) -> list[str] | None:
+        from scanners.options import KNOWN_SYMBOLOGIES
+
+        if value is None:
+            return value
+        unknown = sorted({v.lower() for v in value} - KNOWN_SYMBOLOGIES)
+        if unknown or not value:
+            raise ValueError(f"must be a non-empty list from {sorted(KNOWN_SYMBOLOGIES)}; unknown: {unknown}")
+        return [v.lower() for v in value]
+
+    @field_validator("itf_lengths")
+    @classmethod
+    def _itf_lengths(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or any(not (4 <= n <= 64 and n % 2 == 0) for n in value)):
+            raise ValueError("must be even digit counts from 4 to 64, e.g. [10, 14]")
+        return value
+
+    def decode_options(self) -> Any:
+        """The :class:`scanners.options.DecodeOptions` these settings ask for."""
+        from scanners.options import DecodeOptions
+
+        table = {k: getattr(self, k) for k in DecodeOptions.KEYS if getattr(self, k) is not None}
+        try:
+            return DecodeOptions.from_config(table)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("width")
     @classmethod

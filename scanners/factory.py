@@ -70,4 +70,5 @@ def _camera(settings: CameraScannerConfig, clock: Callable[[], float]) -> Scanne
         no_frame_fault_s=pick(settings.no_frame_fault_s, DEFAULT_NO_FRAME_FAULT_S),
         frozen_fault_s=pick(settings.frozen_fault_s, DEFAULT_FROZEN_FAULT_S),
         lossless=settings.lossless, confirm_1d_frames=settings.confirm_1d_frames, name=settings.name, clock=clock,
+        decode=settings.decode_options(),
     )

@@ -249,7 +249,7 @@ class PretixServer:
     def log_path(self) -> Path:
         return self.workdir / "gunicorn.log"
 
-    def start(self, *, timeout: float = 120.0) -> PretixServer:
+    def start(self, *, timeout: float = 240.0) -> PretixServer:
         root = self.root or cache_root()
         template = ensure_template(root)
         self.python = root / "venv" / "bin" / "python"

@@ -260,6 +260,7 @@ class GateAgent:
             entry_policies=self.reader.policies(),
             allow_admit_on_signature=meta.get("allow_admit_on_signature", "1") == "1",
             closed=self.ladder.mode is Mode.CLOSED,
+            pretix=self.reader.pretix(),
         )
 
     def policy(self) -> GatePolicy:

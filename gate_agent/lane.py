@@ -21,6 +21,7 @@ from gate_agent.journal import Journal
 from gate_agent.modes import Mode, ModeLadder
 from gate_agent.passages import UnlockLog
 from gate_agent.replica import Replica, ReplicaReader
+from tickets.barcode import journal_raw
 from tickets.decide import decide
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import Direction, EntryState, GatePolicy, Scan, TicketRecord, Verdict
@@ -48,6 +49,9 @@ class GateView:
 
     def ticket_by_number(self, number: str) -> TicketRecord | None:
         return self.reader.ticket_by_number(number)
+
+    def ticket_by_barcode_key(self, key: bytes) -> TicketRecord | None:
+        return self.reader.ticket_by_barcode_key(key)
 
     def entry_state(self, ticket_id: int) -> EntryState:
         held = self.pending.get(ticket_id)
@@ -109,7 +113,7 @@ class Lane:
             verdict = decide(scan, self.view, self._policy(), now)
         entry = await self.journal.append(
             EntryKind.SCAN, reason=str(verdict.reason), ticket_id=verdict.ticket_id,
-            ticket_number=verdict.ticket_number, zone_id=verdict.zone_id, raw=scan.payload,
+            ticket_number=verdict.ticket_number, zone_id=verdict.zone_id, raw=journal_raw(scan.payload),
             direction=str(scan.direction), mode=str(mode), cursor=self._cursor(),
             passage=Passage.PENDING if verdict.admitted else Passage.NONE,
             detail=",".join(verdict.flags) or verdict.detail, at=now,

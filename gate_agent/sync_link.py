@@ -26,6 +26,7 @@ from tickets.entry import JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, EntryState, TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryPolicy, record_passage
+from tickets.pretix import PretixEvent
 
 if TYPE_CHECKING:
     from gate_agent.agent import GateAgent
@@ -101,10 +102,13 @@ class AgentSyncOwner:
             keyring = KeyRing.from_list(event.get("keys", []))
             zones = [m.zone_from_wire(z) for z in event.get("zones", [])]
             policies = [m.policy_from_wire(p) for p in event.get("policies", [])]
+            pretix = PretixEvent.from_wire(event["pretix"]) if event.get("pretix") is not None else None
             await replica.set_event(event_id=int(event["event_id"]), keyring=keyring, zones=zones, policies=policies,
-                                    allow_admit_on_signature=bool(event.get("allow_admit_on_signature", True)))
-        except Exception:
+                                    allow_admit_on_signature=bool(event.get("allow_admit_on_signature", True)),
+                                    pretix=pretix)
+        except Exception as exc:
             log.exception("event info from the hub is unusable; keeping the replica's")
+            await self.agent.journal_event("event_info_refused", f"{type(exc).__name__}: {exc}"[:300])
             return
         self.agent.reload_policy()
 

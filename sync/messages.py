@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sync.errors import RemoteProtocolError
+from tickets.barcode import KEY_BYTES as BARCODE_KEY_BYTES
 from tickets.entry import JournalEntry
 from tickets.model import TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryKind, EntryPolicy, Passback
@@ -137,8 +138,12 @@ def _obj(v: Any, what: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- replica rows
 def ticket_to_wire(t: TicketRecord) -> dict[str, Any]:
-    """A ticket record as a JSON-ready dict (``rotating_secret`` as base64 or null)."""
-    return {
+    """A ticket record as a JSON-ready dict (``rotating_secret`` as base64 or null).
+
+    ``barcode_key`` (hex, 16 bytes) is sent only when the ticket has one, so a row without it
+    reads the same to an older gate; absent or null means None.
+    """
+    d: dict[str, Any] = {
         "ticket_id": t.ticket_id,
         "number": t.number,
         "zone_id": t.zone_id,
@@ -151,6 +156,9 @@ def ticket_to_wire(t: TicketRecord) -> dict[str, Any]:
         "holder": t.holder,
         "seat": t.seat,
     }
+    if t.barcode_key is not None:
+        d["barcode_key"] = t.barcode_key.hex()
+    return d
 
 
 def state_from_wire(v: Any) -> TicketState | None:
@@ -184,6 +192,12 @@ def ticket_from_wire(v: Any) -> TicketRecord:
         status = TicketStatus(_str(d, "status", "valid"))
     except (binascii.Error, ValueError) as exc:
         raise _bad("ticket", str(exc)) from None
+    key_hex = _opt_str(d, "barcode_key")
+    barcode_key = None
+    if key_hex is not None:
+        if len(key_hex) != 2 * BARCODE_KEY_BYTES or not all(c in "0123456789abcdefABCDEF" for c in key_hex):
+            raise _bad("barcode_key", f"expected {2 * BARCODE_KEY_BYTES} hex digits")
+        barcode_key = bytes.fromhex(key_hex)
     return TicketRecord(
         ticket_id=_int(d, "ticket_id", minimum=1),
         number=_str(d, "number"),
@@ -196,6 +210,7 @@ def ticket_from_wire(v: Any) -> TicketRecord:
         rotating_secret=secret,
         holder=_str(d, "holder", ""),
         seat=_str(d, "seat", ""),
+        barcode_key=barcode_key,
     )
 
 

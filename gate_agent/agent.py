@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from gate_agent.config import GateConfig
+from gate_agent.disk import DiskGuard
 from gate_agent.files import private_dir
-from gate_agent.journal import Journal
+from gate_agent.journal import Journal, JournalError
 from gate_agent.lane import Decision, GateView, Lane
 from gate_agent.logs import gate_context, register_secret
 from gate_agent.manifest import ManifestStore, ManualResult, manual_admit
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: how often the watchdog checks replica age and the like
+#: how often the watchdog checks replica age, free disk space and the like
 WATCHDOG_INTERVAL_S = 5.0
+#: how often a gate closed by a journal it cannot write checks whether it can again
+JOURNAL_RETRY_S = 1.0
 
 
 class GateAgent:
@@ -80,6 +83,14 @@ class GateAgent:
         self.resolved_at_start: list[dict[str, Any]] = []
         #: systemd's watchdog (a no-op unless run by systemd with Type=notify)
         self.notifier = SystemdNotifier()
+        #: free space and the reserve that lets a full disk be recorded (see gate_agent.disk)
+        self.disk: DiskGuard | None = None
+        #: the current journal outage (since, cause), or None while the journal can be written
+        self.journal_outage: dict[str, Any] | None = None
+        #: mode transitions the journal could not take when they happened: (transition, at)
+        self._unjournaled: list[tuple[Transition, float]] = []
+        self.journal_failures = 0
+        self._side_tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -108,7 +119,9 @@ class GateAgent:
                       else str(self.ladder.mode)),
             name="systemd-watchdog"))
         private_dir(cfg.data_dir)
+        self.disk = DiskGuard(cfg.data_dir)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
+        self.journal.on_failure = self._journal_failed
         # The manifest has its own file so it survives a replica that cannot be trusted.
         self.manifest = await ManifestStore.open(cfg.data_dir / "manifest.sqlite3")
         entries = await self.journal.all_entries()
@@ -141,6 +154,8 @@ class GateAgent:
         )
         # Before the first scan: an admit a crash left open must not be decided twice.
         await self._resolve_pending(entries)
+        if not self.disk.take():
+            self._close_for_journal(f"disk full: {self._disk_words()}")
         await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
         self._lane_tasks = [
             asyncio.create_task(self._scan_loop(), name="scan-loop"),
@@ -184,9 +199,9 @@ class GateAgent:
         server = getattr(self, "status_server", None)
         if server is not None:
             server.should_exit = True
-        for task in self._tasks:
+        for task in [*self._tasks, *self._side_tasks]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._side_tasks, return_exceptions=True)
         if self.lane is not None:
             await self.lane.drain()
         await self._stack.aclose()
@@ -315,6 +330,8 @@ class GateAgent:
                     continue
                 decision = await self.handle_scan(item)
                 log.info("scan %s → %s", decision.entry.seq, decision.verdict.reason)
+            except JournalError:
+                pass  # refused and counted by the lane; the gate is closed (see _journal_failed)
             except Exception:
                 # A bad scan must never stop the lane; the journal write failing is logged loudly.
                 log.exception("scan handling failed; lane continues")
@@ -335,8 +352,80 @@ class GateAgent:
 
     async def _watchdog(self) -> None:
         while True:
-            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            await asyncio.sleep(JOURNAL_RETRY_S if self.journal_outage else WATCHDOG_INTERVAL_S)
+            await self.check_disk()
             await self.check_replica_age()
+
+    # --- a journal that cannot be written (disk full) -----------------------------------
+    def _journal_failed(self, exc: Exception) -> None:
+        """A journal write failed (called by the journal, before it raises): close the gate now."""
+        self.journal_failures += 1
+        self._close_for_journal(f"journal cannot be written: {exc}")
+
+    def _close_for_journal(self, cause: str) -> None:
+        """CLOSED at once (the next scan already sees it), then put it on record: the disk
+        reserve is released so the closing, the refusals and the outcomes still owed can be
+        journaled and reach the hub."""
+        if self.journal_outage is not None:
+            return
+        self.journal_outage = {"since": self.clock(), "cause": cause,
+                               "refused_before": self.lane.counters["unjournaled"] if self.lane else 0,
+                               "deferred_before": self.lane.counters["passages_deferred"] if self.lane else 0}
+        freed = self.disk.release() if self.disk is not None else 0
+        log.error("%s — gate CLOSED: nobody is admitted off the record (released the %.1f MB disk reserve "
+                  "to record this)", cause, freed / 1e6)
+        self._spawn(self._transition(self.ladder.update(journal_down=cause)))
+
+    def _disk_words(self) -> str:
+        free = self.disk.free_bytes() if self.disk is not None else -1
+        return f"{free / 1e6:.1f} MB free in {self.config.data_dir}" if free >= 0 else "free space unknown"
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_task_done)
+
+    def _side_task_done(self, task: asyncio.Task[Any]) -> None:
+        self._side_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gate task failed: %r", task.exception(), exc_info=task.exception())
+
+    async def check_disk(self) -> None:
+        """Close before the disk is full; reopen once there is room for the reserve again and the
+        journal takes the record of the outage."""
+        disk, lane = self.disk, self.lane
+        if disk is None or lane is None:
+            return
+        outage = self.journal_outage
+        if outage is None:
+            if disk.low():
+                self._close_for_journal(f"disk full: {self._disk_words()}")
+            elif not disk.held():
+                disk.take()
+            return
+        if not disk.room_to_reopen() or not disk.take():
+            return
+        try:
+            for t, at in list(self._unjournaled):
+                entry = await self.journal.append(  # type: ignore[union-attr]
+                    EntryKind.MODE, mode=str(t.new), cursor=self.cursor(), at=at,
+                    detail=f"{t.old}->{t.new}: {t.cause} (recorded late: the journal could not be written then)")
+                self._unjournaled.pop(0)
+                self._entry_appended(entry)
+            late = await lane.flush_deferred()
+            refused = lane.counters["unjournaled"] - outage["refused_before"]
+            await self.journal_event(
+                "journal_writable_again",
+                f"the journal could not be written for {self.clock() - outage['since']:.1f} s ({outage['cause']});"
+                f" {refused} scan(s) refused unrecorded meanwhile, {late} passage outcome(s) recorded late")
+        except JournalError as exc:
+            disk.release()  # still failing with room on the disk (an I/O error?): keep the room for the record
+            log.error("the journal still cannot be written (%s); gate stays CLOSED", exc)
+            return
+        self.journal_outage = None
+        log.warning("the journal can be written again (%s): reopening", self._disk_words())
+        await self._transition(self.ladder.update(journal_down=""))
+        self.reload_policy()
 
     async def check_replica_age(self) -> None:
         now = self.clock()
@@ -398,9 +487,16 @@ class GateAgent:
             # Free egress first: people leaving matters more than the record of it.
             await self._turnstile.set_emergency(True, t.cause)
         if self.journal is not None:
-            entry = await self.journal.append(EntryKind.MODE, mode=str(t.new), cursor=self.cursor(),
-                                              detail=f"{t.old}->{t.new}: {t.cause}")
-            self._entry_appended(entry)
+            at = self.clock()
+            try:
+                entry = await self.journal.append(EntryKind.MODE, mode=str(t.new), cursor=self.cursor(),
+                                                  detail=f"{t.old}->{t.new}: {t.cause}", at=at)
+            except JournalError as exc:
+                # The mode changes all the same; it is recorded (with this time) once the journal works.
+                self._unjournaled.append((t, at))
+                log.error("mode change %s → %s not journaled yet: %s", t.old, t.new, exc)
+            else:
+                self._entry_appended(entry)
         for listener in self.mode_listeners:
             result = listener(t)
             if asyncio.iscoroutine(result):
@@ -448,4 +544,14 @@ class GateAgent:
             "manifest": await self._manifest_status(),
             "screen": self.screen.status() if self.screen is not None else {},
             "resolved_at_start": self.resolved_at_start,
+            "disk": self._disk_status(),
         }
+
+    def _disk_status(self) -> dict[str, Any]:
+        disk, outage = self.disk, self.journal_outage
+        free = disk.free_bytes() if disk is not None else -1
+        return {"free_mb": round(free / 1e6, 2) if free >= 0 else None,
+                "reserve_held": disk.held() if disk is not None else False,
+                "journal_failures": self.journal_failures,
+                "journal_down_since": outage["since"] if outage else None,
+                "journal_down_cause": outage["cause"] if outage else ""}

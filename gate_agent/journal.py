@@ -72,6 +72,8 @@ class Journal:
         self._last_seq = last_seq
         self._lock = asyncio.Lock()
         self._clock = clock
+        #: called (synchronously) with the error when an append fails: the gate closes at once
+        self.on_failure: Callable[[Exception], None] | None = None
 
     @classmethod
     async def open(cls, path: Path, gate_id: str, *, clock: Callable[[], float] = time.time) -> Journal:
@@ -130,6 +132,8 @@ class Journal:
                 # One statement in autocommit mode is one transaction: durable on return.
                 await self._db.execute(f"INSERT INTO journal ({_COLS}) VALUES ({','.join('?' * 16)})", _row(entry))
             except Exception as exc:
+                if self.on_failure is not None:
+                    self.on_failure(exc)
                 raise JournalError(f"journal write failed: {exc}") from exc
             self._last_seq = entry.seq
             return entry
@@ -153,8 +157,15 @@ class Journal:
         return await self._meta("acked_seq")
 
     async def set_acked(self, seq: int) -> None:
-        """Record the hub's ack. It may go *down*: a hub restored from backup holds less."""
-        await self._db.execute("UPDATE journal_meta SET value = ? WHERE key = 'acked_seq'", (min(seq, self._last_seq),))
+        """Record the hub's ack. It may go *down*: a hub restored from backup holds less.
+
+        Raises :class:`JournalError` if it cannot be recorded (a full disk): nothing is lost by
+        that — the hub says again what it holds at the next hello — but the caller must know."""
+        try:
+            await self._db.execute("UPDATE journal_meta SET value = ? WHERE key = 'acked_seq'",
+                                   (min(seq, self._last_seq),))
+        except Exception as exc:
+            raise JournalError(f"hub ack not recorded: {exc}") from exc
 
     async def backlog(self) -> int:
         return self._last_seq - await self.acked_seq()

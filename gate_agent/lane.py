@@ -6,6 +6,12 @@ it. A fan who does not pass within the timeout keeps a valid ticket.
 
 While an admit waits for its passage the ticket is held as *pending*: a second scan of
 the same ticket in that window is refused as if the first had passed.
+
+When the journal cannot be written (a full disk) a scan is not acted on: the turnstile stays
+locked, the screen shows GATE_CLOSED with the cause, and the refusal is counted
+(``unjournaled``) — it cannot be recorded, but it is never silent. A passage outcome that
+cannot be journaled is kept (``deferred``) and written by :meth:`Lane.flush_deferred` once
+the journal can be written again; until then a passed ticket stays held as inside.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gate_agent.journal import Journal
+from gate_agent.journal import Journal, JournalError
 from gate_agent.modes import Mode, ModeLadder
 from gate_agent.passages import UnlockLog
 from gate_agent.replica import Replica, ReplicaReader
@@ -96,7 +102,9 @@ class Lane:
         self._tasks: set[asyncio.Task[None]] = set()
         self.recent: deque[dict[str, Any]] = deque(maxlen=50)
         self.counters = {"scans": 0, "admitted": 0, "refused": 0, "passed": 0, "not_passed": 0,
-                         "unlock_notes_failed": 0}
+                         "unlock_notes_failed": 0, "unjournaled": 0, "passages_deferred": 0}
+        #: passage outcomes the journal could not take yet: (journal.append kwargs, ticket, hold)
+        self.deferred: list[tuple[dict[str, Any], int | None, EntryState | None]] = []
 
     async def handle_scan(self, scan: Scan) -> Decision:
         """Decide one scan and journal it; the turnstile work continues in the background."""
@@ -111,13 +119,25 @@ class Lane:
                               direction=scan.direction, detail=f"manifest mode: {self.ladder.cause}")
         else:
             verdict = decide(scan, self.view, self._policy(), now)
-        entry = await self.journal.append(
-            EntryKind.SCAN, reason=str(verdict.reason), ticket_id=verdict.ticket_id,
-            ticket_number=verdict.ticket_number, zone_id=verdict.zone_id, raw=journal_raw(scan.payload),
-            direction=str(scan.direction), mode=str(mode), cursor=self._cursor(),
-            passage=Passage.PENDING if verdict.admitted else Passage.NONE,
-            detail=",".join(verdict.flags) or verdict.detail, at=now,
-        )
+        try:
+            entry = await self.journal.append(
+                EntryKind.SCAN, reason=str(verdict.reason), ticket_id=verdict.ticket_id,
+                ticket_number=verdict.ticket_number, zone_id=verdict.zone_id, raw=journal_raw(scan.payload),
+                direction=str(scan.direction), mode=str(mode), cursor=self._cursor(),
+                passage=Passage.PENDING if verdict.admitted else Passage.NONE,
+                detail=",".join(verdict.flags) or verdict.detail, at=now,
+            )
+        except JournalError as exc:
+            # Not on record, so not acted on: whatever was decided, the fan is refused.
+            self.counters["unjournaled"] += 1
+            self.recent.appendleft({"seq": None, "at": now, "reason": str(Reason.GATE_CLOSED),
+                                    "message": Reason.GATE_CLOSED.message,
+                                    "ticket": verdict.ticket_number or verdict.ticket_id, "right_gates": [],
+                                    "detail": f"not admitted: the journal cannot be written ({exc})",
+                                    "journaled": False})
+            log.warning("scan not journaled, so refused (turnstile stays locked; %d so far): %s",
+                        self.counters["unjournaled"], exc)
+            raise
         self.counters["scans"] += 1
         self._on_entry(entry)
         self.recent.appendleft({"seq": entry.seq, "at": now, "reason": str(verdict.reason),
@@ -152,20 +172,49 @@ class Lane:
         except Exception:
             log.exception("turnstile failed during admit seq %s; recording not passed", entry.seq)
         outcome = Passage.PASSED if passed else Passage.NOT_PASSED
-        result = await self.journal.append(
-            EntryKind.PASSAGE, reason=entry.reason, ticket_id=ticket_id, ticket_number=entry.ticket_number,
-            zone_id=zone_id, direction=entry.direction, mode=str(self.ladder.mode), cursor=self._cursor(),
-            passage=outcome, ref_seq=entry.seq,
-        )
-        self._on_entry(result)
         if passed:
             self.counters["passed"] += 1
-            if ticket_id is not None and held is not None and self.replica is not None:
-                await self.replica.put_entry_states({ticket_id: held}, journal_seq=result.seq)
         else:
             self.counters["not_passed"] += 1
+        fields: dict[str, Any] = dict(
+            reason=entry.reason, ticket_id=ticket_id, ticket_number=entry.ticket_number, zone_id=zone_id,
+            direction=entry.direction, mode=str(self.ladder.mode), cursor=self._cursor(), passage=outcome,
+            ref_seq=entry.seq, at=self.clock())
+        try:
+            result = await self.journal.append(EntryKind.PASSAGE, **fields)
+        except JournalError as exc:
+            # Kept, written once the journal can be (flush_deferred); a passed ticket stays held.
+            self.counters["passages_deferred"] += 1
+            self.deferred.append((fields, ticket_id, held if passed else None))
+            log.error("passage outcome of admit seq %s (%s) not journaled yet, kept for later: %s",
+                      entry.seq, outcome, exc)
+            if not passed and ticket_id is not None and self.view is not None:
+                self.view.pending.pop(ticket_id, None)
+            return
+        await self._passage_recorded(result, ticket_id, held if passed else None)
+
+    async def _passage_recorded(self, result: JournalEntry, ticket_id: int | None, held: EntryState | None) -> None:
+        self._on_entry(result)
+        if ticket_id is not None and held is not None and self.replica is not None:
+            try:
+                await self.replica.put_entry_states({ticket_id: held}, journal_seq=result.seq)
+            except Exception:  # the journal has it; the replica catches up from the hub
+                log.exception("entry state of ticket %s not stored in the replica", ticket_id)
         if ticket_id is not None and self.view is not None:
             self.view.pending.pop(ticket_id, None)
+
+    async def flush_deferred(self) -> int:
+        """Journal the passage outcomes kept while the journal could not be written (in order);
+        returns how many were written. Raises :class:`JournalError` if it still cannot be."""
+        done = 0
+        while self.deferred:
+            fields, ticket_id, held = self.deferred[0]
+            result = await self.journal.append(EntryKind.PASSAGE, **{
+                **fields, "detail": "recorded late: the journal could not be written at the time"})
+            self.deferred.pop(0)
+            await self._passage_recorded(result, ticket_id, held)
+            done += 1
+        return done
 
     async def _note_unlock(self, seq: int, direction: Direction) -> None:
         """Note the controller's passage counter at this unlock, so a crash before the outcome

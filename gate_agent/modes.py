@@ -6,7 +6,8 @@ the agent can journal it, show it and sync it. Precedence, highest first:
 
 =========== =================================================================
 EMERGENCY   fire alarm input or a control-room command; left only by a reset
-CLOSED      closed by command, or outside the event's gate hours
+CLOSED      closed by command, outside the event's gate hours, or the journal
+            cannot be written (disk full): nobody may be admitted off the record
 MANIFEST    the replica cannot be trusted (schema mismatch, failed integrity
             check, too old while offline, hub says incompatible), the scanner
             is down, or staff chose it
@@ -55,6 +56,8 @@ class Facts:
     last_sync_at: float | None = None
     #: why the hub refuses this gate (e.g. it does not know it: re-enrol), or "" when it does not
     hub_refused: str = ""
+    #: why the journal cannot be written (disk full, I/O error), or "" when it can
+    journal_down: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ def mode_of(f: Facts) -> tuple[Mode, str]:
     """The mode for these facts and its cause, in ladder precedence."""
     if f.emergency_latched:
         return Mode.EMERGENCY, f.emergency_latched
+    if f.journal_down:
+        return Mode.CLOSED, f.journal_down
     if f.closed:
         return Mode.CLOSED, f.closed
     if f.replica_untrusted:

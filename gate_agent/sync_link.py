@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate_agent.files import tighten
+from gate_agent.journal import JournalError
 from gate_agent.logs import gate_context, register_secret
 from gate_agent.manifest_sync import RETRY_S, ManifestSync
 from sync import messages as m
@@ -77,6 +78,8 @@ class AgentSyncOwner:
         self.command_listeners: list[Callable[[str], None]] = []
         #: why the hub refused this gate, if it did (shown on the staff screen)
         self.refusal: str | None = None
+        #: hub acks the journal could not record (a full disk)
+        self.acks_not_recorded = 0
 
     # --- facts -------------------------------------------------------------------------
     async def hello_facts(self) -> HelloFacts:
@@ -206,7 +209,12 @@ class AgentSyncOwner:
     async def on_ack(self, high_water: int, backed_up: int) -> None:
         journal = self.agent.journal
         assert journal is not None
-        await journal.set_acked(high_water)
+        try:
+            await journal.set_acked(high_water)
+        except JournalError as exc:
+            # Nothing is lost: the hub says what it holds again at the next hello. Just noted.
+            self.acks_not_recorded += 1
+            log.warning("hub ack up to %s not recorded (%d so far): %s", high_water, self.acks_not_recorded, exc)
         self.agent.backed_up_seq = backed_up
 
     async def on_hub_epoch(self, epoch: str) -> None:

@@ -1,0 +1,222 @@
+"""``gatehouse bench faults``: every fault scenario, against real processes, one JSON object.
+
+The scenarios (machinery in :mod:`gatehouse.faults`):
+
+``disk_full_gate``
+    the gate's data disk fills up mid-event: the journal cannot commit, so the gate must not
+    admit; it says so (CLOSED with the cause, on its screen and at the hub), refuses with a
+    reason, and recovers once space is back; nothing journaled is lost.
+``disk_full_hub``
+    the hub's disk fills up: ingest refuses (nothing acknowledged that was not stored), the
+    API answers 503 with a reason, gates keep their journals; once space is back everything
+    drains exactly once.
+``clock_skew``
+    one gate 5 minutes fast, one 5 minutes slow (``faketime``): decisions, rotating codes and
+    the hub's reports stay correct; the hub measures each gate's skew and raises an alert.
+``hub_kill_group_commit``
+    ``kill -9`` of the hub while many gates upload a burst: nothing lost, nothing twice.
+``hub_kill_backup``
+    ``kill -9`` of the hub during an online backup of a large database, and of a
+    ``gatehouse hub backup`` process: never a half file under the final name; the hub restarts.
+``link_flap``
+    a gate's link cut every few seconds while it scans: nothing lost, no duplicate, the upload
+    queue never stuck.
+
+``gatehouse bench faults --json`` prints ``scenarios_count``, ``passed_count``, ``lost_count``,
+``double_counted_count`` and ``silent_failures_count``, each scenario's figures (prefixed
+with its name) and the parameters.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gatehouse.faults import (
+    ADMITS,
+    FaultError,
+    Gate,
+    Hub,
+    Params,
+    ScenarioResult,
+    add_audit,
+    audit,
+    fetch_all,
+    open_conflicts,
+    say,
+    small_disk,
+    wait_until,
+)
+from gatehouse.venue import ROOT, TIMEOUT_S
+
+
+# --------------------------------------------------------------------------- disk full: gate
+async def disk_full_gate(root: Path, p: Params) -> ScenarioResult:
+    r = ScenarioResult("disk_full_gate")
+    hub = await Hub.create(root, tickets=120)
+    gate: Gate | None = None
+    with small_disk(root / "gate-disk", 24) as disk:
+        try:
+            await hub.start()
+            gate = await Gate.create(root, hub, "north-1", data=disk.path / "data")
+            await gate.start()
+            disk.attach(gate.proc.pid if gate.proc else 0)
+            r.figures["method"] = disk.method
+            await gate.wait_mode("ONLINE")
+            codes = await hub.credentials([f"N{i:05d}" for i in range(1, 121)])
+            queue = list(codes.values())
+            before = [await gate.scan(queue.pop(0)) for _ in range(5)]
+            r.check("the gate admits before the disk fills", all(d["reason"] in ADMITS for d in before),
+                    [d["reason"] for d in before])
+            await gate.drained()
+
+            r.figures["filler_mb"] = round(disk.fill() / 1e6, 1)
+            say(f"disk_full_gate: disk filled ({disk.method}), {disk.free_mb():.2f} MB free")
+            t_full = time.monotonic()
+            decisions: list[dict[str, Any]] = []
+            closed: dict[str, Any] | None = None
+            while queue and len(decisions) < 80:
+                decisions.append(await gate.scan(queue.pop(0)))
+                s = await gate.status()
+                if s["mode"] == "CLOSED":
+                    closed = s
+                    break
+            r.figures["admits_after_fill_count"] = sum(d["reason"] in ADMITS for d in decisions)
+            r.figures["scans_until_closed_count"] = len(decisions)
+            r.check("the gate closes when its journal cannot commit", closed is not None,
+                    f"mode {closed['mode'] if closed else (await gate.status())['mode']} after {len(decisions)} scans",
+                    "silent")
+            if closed is None:
+                return r
+            r.figures["close_s"] = round(time.monotonic() - t_full, 2)
+            cause = str(closed["mode_cause"])
+            r.check("the screen says why (mode cause names the disk or journal)",
+                    "disk" in cause.lower() or "journal" in cause.lower(), repr(cause), "silent")
+            refused = [await gate.scan(queue.pop(0)) for _ in range(5)]
+            s = await gate.status()
+            r.check("while closed every scan is refused with a reason",
+                    all(d["reason"] == "GATE_CLOSED" and d.get("message") for d in refused),
+                    [(d["reason"], d.get("message")) for d in refused])
+            releases = int(s["turnstile"].get("releases", s["turnstile"].get("unlocks", -1)))
+            r.figures["refused_unjournaled_count"] = int(s["lane"].get("unjournaled", 0))
+
+            async def hub_knows() -> dict[str, Any] | None:
+                async with hub.client() as c:
+                    d = (await c.get("/api/v1/dashboard")).json()
+                g = next(g for g in d["gates"] if g["gate_id"] == gate.gate_id)
+                return g if g["mode"] == "CLOSED" else None
+
+            try:
+                known = await wait_until(hub_knows, "the hub to show the gate CLOSED", TIMEOUT_S * 2)
+                r.check("the control room sees the gate CLOSED with the cause", known["mode_cause"],
+                        repr(known["mode_cause"]), "silent")
+            except TimeoutError:
+                r.check("the control room sees the gate CLOSED with the cause", False,
+                        "the dashboard still shows it as it was", "silent")
+
+            t_free = time.monotonic()
+            disk.free()
+            await gate.wait_mode("ONLINE", TIMEOUT_S * 3)
+            r.figures["recover_s"] = round(time.monotonic() - t_free, 2)
+            r.check("the gate recovers once space is back", True, f"ONLINE after {r.figures['recover_s']} s")
+            after = [await gate.scan(queue.pop(0)) for _ in range(5)]
+            r.check("and admits again", all(d["reason"] in ADMITS for d in after), [d["reason"] for d in after])
+            await gate.drained(TIMEOUT_S * 3)
+            journal = await asyncio.to_thread(gate.journal)
+            admitted_seqs = {e["seq"] for e in journal if e["kind"] == "scan" and e["reason"] in ADMITS}
+            shown = [d for d in [*before, *decisions, *refused, *after] if d["reason"] in ADMITS]
+            r.check("every admit shown on the screen is in the journal",
+                    all(d.get("seq") in admitted_seqs for d in shown),
+                    f"{len(shown)} admits shown, {len(admitted_seqs)} journaled")
+            s = await gate.status()
+            r.check("the turnstile opened only for journaled admits",
+                    releases == -1 or int(s["lane"]["admitted"]) == len(admitted_seqs),
+                    f"lane admitted {s['lane']['admitted']}, journaled admits {len(admitted_seqs)}")
+            events = [e for e in journal if e["kind"] == "event" and "journal" in str(e["detail"])]
+            r.check("the outage is on the record (journal event with what was refused)", events,
+                    events[-1]["detail"] if events else "no event", "silent")
+            add_audit(r, await audit(hub, gate), gate)
+        finally:
+            if gate is not None:
+                gate.close()
+            hub.stop()
+    return r
+
+
+SCENARIOS: dict[str, Callable[[Path, Params], Awaitable[ScenarioResult]]] = {
+    "disk_full_gate": disk_full_gate,
+}
+
+
+async def run_scenario(name: str, root: Path, params: Params = Params()) -> ScenarioResult:
+    """Run one scenario by name in ``root`` (a fresh directory)."""
+    t0 = time.monotonic()
+    root.mkdir(parents=True, exist_ok=True)
+    say(f"scenario {name}: starting in {root}")
+    try:
+        result = await SCENARIOS[name](root, params)
+    except (FaultError, TimeoutError, httpx.HTTPError, AssertionError) as exc:
+        result = ScenarioResult(name)
+        result.check("the scenario ran to its end", False, f"{type(exc).__name__}: {exc}")
+    result.duration_s = round(time.monotonic() - t0, 1)
+    say(result.report())
+    return result
+
+
+# --------------------------------------------------------------------------- the benchmark
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = Params(flap_s=300.0)
+    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), default=None,
+                        help="run only this scenario (repeatable)")
+    parser.add_argument("--flap-s", type=float, default=d.flap_s, help="how long the link flaps (default 5 minutes)")
+    parser.add_argument("--burst-gates", type=int, default=d.burst_gates)
+    parser.add_argument("--burst-entries", type=int, default=d.burst_entries)
+    parser.add_argument("--backup-tickets", type=int, default=d.backup_tickets)
+    parser.add_argument("--skew-s", type=float, default=d.skew_s)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--dir", type=Path, default=None, help="keep the scenarios' files here")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    params = Params(flap_s=args.flap_s, burst_gates=args.burst_gates, burst_entries=args.burst_entries,
+                    backup_tickets=args.backup_tickets, skew_s=args.skew_s, seed=args.seed)
+    names = args.only or list(SCENARIOS)
+    results: list[ScenarioResult] = []
+    with contextlib.ExitStack() as stack:
+        base = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gatehouse-faults-")))
+        for name in names:
+            results.append(asyncio.run(run_scenario(name, base / name, params)))
+    out: dict[str, Any] = {
+        "scenarios_count": len(results),
+        "passed_count": sum(r.passed for r in results),
+        "lost_count": sum(r.lost for r in results),
+        "double_counted_count": sum(r.double for r in results),
+        "silent_failures_count": sum(r.silent for r in results),
+        "checks_count": sum(len(r.checks) for r in results),
+        "checks_failed_count": sum(len(r.failed) for r in results),
+        "flap_s": params.flap_s, "burst_gates": params.burst_gates, "burst_entries": params.burst_entries,
+        "backup_tickets": params.backup_tickets, "skew_s": params.skew_s, "seed": params.seed,
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+    for r in results:
+        out[f"{r.name}_passed"] = r.passed
+        out[f"{r.name}_duration_s"] = r.duration_s
+        for k, v in r.figures.items():
+            out[f"{r.name}_{k}"] = v
+    return out
+
+
+_ = (random, shutil, sqlite3, subprocess, ROOT, fetch_all, open_conflicts)

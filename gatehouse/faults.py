@@ -362,10 +362,13 @@ class Gate:
     async def create(cls, root: Path, hub: Hub, name: str, *, zones: str = "North", data: Path | None = None,
                      hub_url: str | None = None, wrapper: Sequence[str] = (),
                      env: dict[str, str] | None = None) -> Gate:
-        """Register the gate at the hub, enrol it (``gatehouse gate enroll``) and write its config."""
+        """Register the gate at the hub (its API), enrol it (``gatehouse gate enroll``) and write its config."""
         data = data or root / name
-        out = await agatehouse("hub", "enroll-gate", name, "--zones", zones, "--data", str(hub.data))
-        token = out.strip().splitlines()[-1].strip()
+        async with hub.client() as c:
+            zone_ids = {z["name"]: z["zone_id"] for z in (await c.get("/api/v1/zones")).json()}
+            got = await c.post("/api/v1/gates", json={"name": name, "zones": [zone_ids[z] for z in zones.split(",")]})
+            got.raise_for_status()
+            token = str(got.json()["enrolment_token"])
         await agatehouse("gate", "enroll", "--hub", hub_url or hub.url, f"--token={token}", "--data-dir", str(data))
         gate_id = json.loads((data / "gate-credentials.json").read_text())["gate_id"]
         master, slave = os.openpty()

@@ -94,6 +94,9 @@ class Database:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hub-db-write")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="hub-db-read")
         self.closed = False
+        #: (since, why) while writes fail (disk full, failover), None once one succeeds: /healthz says so
+        self.write_failing: tuple[float, str] | None = None
+        self.write_failures = 0
 
     def _sqlite_engine(self, begin_sql: str, pool: int) -> Engine:
         engine = create_engine(self.url, pool_size=pool, max_overflow=0,
@@ -130,8 +133,16 @@ class Database:
 
     def write_sync(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(conn, …)`` in one write transaction: committed if it returns, rolled back if it raises."""
-        with self._guard(), self._write_engine.begin() as conn:
-            return fn(conn, *args, **kwargs)
+        try:
+            with self._guard(), self._write_engine.begin() as conn:
+                result = fn(conn, *args, **kwargs)
+        except StorageUnavailable as exc:
+            self.write_failures += 1
+            if self.write_failing is None:
+                self.write_failing = (time.time(), str(exc))
+            raise
+        self.write_failing = None
+        return result
 
     async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

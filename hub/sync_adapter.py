@@ -15,9 +15,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from hub.db import StorageUnavailable
 from hub.feed import ChangeFeed
 from hub.store import GATE_KINDS, HubStore
 from sync.backend import ChangePage, IngestResult, change_from_row, snapshot_page_from_rows
+from sync.errors import BackendUnavailable
 from sync.hub_route import add_gate_route
 from sync.session import SessionConfig
 from tickets.entry import JournalEntry
@@ -71,7 +73,13 @@ class StoreBackend:
         return frozenset(int(z) for z in g["zones"]) or None
 
     async def ingest(self, gate_id: str, entries: Sequence[JournalEntry]) -> Any:
-        r = await self.store.ingest(gate_id, entries)
+        try:
+            r = await self.store.ingest(gate_id, entries)
+        except StorageUnavailable as exc:
+            metrics = getattr(self.app.state, "metrics", None)
+            if metrics is not None:
+                metrics.errors.labels("ingest_storage_unavailable").inc()
+            raise BackendUnavailable(str(exc)) from exc
         metrics = getattr(self.app.state, "metrics", None)
         if metrics is not None:
             metrics.ingested.inc(len(r.stored))

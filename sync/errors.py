@@ -33,3 +33,12 @@ class GateRefused(GatehouseError, PermissionError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"hub refused the gate: {reason}")
         self.reason = reason
+
+
+class BackendUnavailable(GatehouseError, RuntimeError):
+    """The hub's backend cannot store right now (disk full, database failing over). The entries
+    are refused, not lost: the gate keeps them and re-sends. ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -74,6 +74,9 @@ class GateClient:
         self.state_since: float = wall_clock()
         self.state = "offline"
         self.last_refusal: str | None = None
+        #: the hub's last complaint on a live link (e.g. it cannot store: ``storage_unavailable``),
+        #: cleared by its next ack
+        self.hub_error: dict[str, Any] | None = None
         self.connections = 0
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -95,7 +98,7 @@ class GateClient:
             "journal_seq": sess.journal_seq, "acked": sess.acked, "backed_up": sess.backed_up,
             "backlog": max(0, sess.journal_seq - sess.acked), "last_message_at": self.last_message_at,
             "connections": self.connections, "protocol_errors": sess.errors, "retransmits": sess.retransmits,
-            "last_refusal": self.last_refusal,
+            "last_refusal": self.last_refusal, "hub_error": self.hub_error,
         }
 
     async def stop(self) -> None:
@@ -216,6 +219,7 @@ class GateClient:
                 else:
                     await self._set_state("syncing", "snapshot")
             elif isinstance(ev, s.JournalAcked):
+                self.hub_error = None
                 await o.on_ack(ev.high_water, ev.backed_up)
             elif isinstance(ev, s.HubRolledBack):
                 await self._set_state("rolled_back", f"hub holds {ev.hub_held}, had acked {ev.acked_before}; "
@@ -259,6 +263,8 @@ class GateClient:
                 await self._flush(ws)
                 await ws.close(reason=ev.reason[:120])
             elif isinstance(ev, s.ProtocolViolation | s.PeerError):
+                if isinstance(ev, s.PeerError):
+                    self.hub_error = {"code": ev.code, "detail": ev.detail, "at": self.wall_clock()}
                 log.warning("gate %s: %s %s: %s", self.session.gate_id, type(ev).__name__, ev.code, ev.detail)
         return synced
 

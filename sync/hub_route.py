@@ -29,7 +29,7 @@ from starlette.websockets import WebSocketState
 from sync import messages as m
 from sync import session as s
 from sync.backend import HubBackend
-from sync.errors import LocalProtocolError
+from sync.errors import BackendUnavailable, LocalProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class GateConnection:
         self._replica_task: asyncio.Task[None] | None = None
         self._replica_started = 0.0
         self.snapshot_requests_ignored = 0
+        #: journal batches the backend could not store (answered ``storage_unavailable``, not acked)
+        self.batches_refused = 0
         self._flush_task: asyncio.Task[None] | None = None
         self.closing = False
         self.close_reason = ""
@@ -140,7 +142,16 @@ class GateConnection:
     async def handle(self, events: Sequence[Any]) -> None:
         for ev in events:
             if isinstance(ev, s.StoreEntries):
-                result = await self.backend.ingest(self.gate_id, ev.entries)
+                try:
+                    result = await self.backend.ingest(self.gate_id, ev.entries)
+                except BackendUnavailable as exc:
+                    # Refused, not lost: nothing is acked, the gate keeps the entries and re-sends
+                    # after its ack timeout. The link stays up, so revocations still reach it.
+                    self.batches_refused += 1
+                    log.error("gate %s: %d journal entries not stored (%s); the gate keeps them (%d batches "
+                              "refused on this link)", self.gate_id, len(ev.entries), exc.reason, self.batches_refused)
+                    self.session.entries_refused("storage_unavailable", f"the hub cannot store now: {exc.reason}")
+                    continue
                 if result.high_water < self.session.acked:
                     # The store holds less of this gate's journal than we acked on this very
                     # connection: the database went back (a failover to a standby that lacked

@@ -933,6 +933,13 @@ class HubSession(_Session):
         self.acked = max(self.acked, high_water)
         self._send(m.JournalAck(self.acked, min(backed_up, self.acked), conflicts))
 
+    def entries_refused(self, code: str, detail: str) -> None:
+        """The owner could not store a batch (its storage is failing): tell the gate why and ack
+        nothing. The gate keeps the entries and re-sends them after its ack timeout."""
+        if self.state in (HubState.CLOSED, HubState.AWAIT_HELLO):
+            return
+        self._send(m.Error(code, detail))
+
     def send_remote_admit(self, admit: m.RemoteAdmit) -> bool:
         """Fan out another gate's admit. Dropped unless the gate is synced (its replica
         will learn entry state another way: the hub's conflict report)."""

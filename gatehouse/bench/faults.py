@@ -156,8 +156,105 @@ async def disk_full_gate(root: Path, p: Params) -> ScenarioResult:
     return r
 
 
+# --------------------------------------------------------------------------- disk full: hub
+async def disk_full_hub(root: Path, p: Params) -> ScenarioResult:
+    r = ScenarioResult("disk_full_hub")
+    gates: list[Gate] = []
+    with small_disk(root / "hub-disk", 64) as disk:
+        hub = await Hub.create(root, tickets=300, data=disk.path / "hub")
+        try:
+            await hub.start()
+            disk.attach(hub.proc.pid if hub.proc else 0)
+            r.figures["method"] = disk.method
+            for name in ("north-1", "north-2"):
+                gates.append(await Gate.create(root, hub, name))
+                await gates[-1].start()
+            for g in gates:
+                await g.wait_mode("ONLINE")
+            codes = list((await hub.credentials([f"N{i:05d}" for i in range(1, 301)])).values())
+            for g in gates:
+                for _ in range(5):
+                    await g.scan(codes.pop())
+                await g.drained()
+
+            r.figures["filler_mb"] = round(disk.fill() / 1e6, 1)
+            say(f"disk_full_hub: the hub's disk filled ({disk.method})")
+            t_full = time.monotonic()
+            decided: list[str] = []
+
+            async def refusing() -> bool:
+                """Scan on until the hub stops storing (SQLite may first fill WAL pages it already has)."""
+                for g in gates:
+                    decided.append((await g.scan(codes.pop()))["reason"])
+                states = [await g.status() for g in gates]
+                return all(s["backlog"] > 0 for s in states)
+
+            await wait_until(refusing, "the hub to refuse ingest", TIMEOUT_S * 4, step=0.2)
+            r.figures["refuse_s"] = round(time.monotonic() - t_full, 2)
+            r.check("the gates keep deciding while the hub cannot store",
+                    all(d in ADMITS for d in decided), f"{len(decided)} decisions: {sorted(set(decided))}")
+            for _ in range(5):  # the backlog grows while the disk stays full
+                for g in gates:
+                    decided.append((await g.scan(codes.pop()))["reason"])
+            states = {g.name: await g.status() for g in gates}
+            r.figures["backlog_peak_count"] = max(s["backlog"] for s in states.values())
+            for g in gates:
+                acked = int(states[g.name]["sync"]["acked"])
+                held = {int(v["seq"]) for v in await hub.validations(g.gate_id)}
+                missing = [s for s in range(1, acked + 1) if s not in held]
+                r.check(f"nothing acknowledged to {g.name} that the hub did not store", not missing,
+                        f"acked {acked}, hub holds {len(held)}; acked but missing {missing[:10]}", "lost")
+
+            async with hub.client() as c:
+                zone = await c.post("/api/v1/zones", json={"name": "Overflow"})
+                backup = await c.post("/api/v1/backup", json={"name": "while-full.db"})
+                stats = await c.get("/api/v1/stats")
+                health = await c.get("/healthz")
+            for what, resp in (("a write (new zone)", zone), ("a backup", backup)):
+                body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+                err = body.get("error", {}) if isinstance(body, dict) else {}
+                r.check(f"the API refuses {what} with 503 and a reason", resp.status_code == 503 and err.get("message"),
+                        f"HTTP {resp.status_code} {err.get('code')}: {err.get('message')}", "silent")
+            r.check("reads still work (stats)", stats.status_code == 200, f"HTTP {stats.status_code}")
+            hbody = health.json()
+            r.check("/healthz says the storage is failing, and why", health.status_code == 503
+                    and "full" in str(hbody.get("storage")), f"HTTP {health.status_code} {hbody.get('storage')}",
+                    "silent")
+            told = [(await g.status())["sync"].get("hub_error") for g in gates]
+            r.check("each gate is told why the hub does not ack", all(t and t["code"] == "storage_unavailable"
+                                                                      for t in told), told, "silent")
+            await wait_until(lambda: "not stored" in hub.log_tail(20_000) or "disk is full" in hub.log_tail(20_000),
+                             "the hub's log to say why", TIMEOUT_S)
+            r.check("the hub's log says why ingest stopped", True, "logged")
+            for g in gates:
+                journal = await asyncio.to_thread(g.journal)
+                r.check(f"{g.name} keeps its journal", len(journal) >= int(states[g.name]["journal_last_seq"]),
+                        f"{len(journal)} entries")
+
+            t_free = time.monotonic()
+            disk.free()
+            for g in gates:
+                await g.drained(TIMEOUT_S * 4)
+            r.figures["drain_s"] = round(time.monotonic() - t_free, 2)
+            r.check("once space is back every gate drains", True, f"in {r.figures['drain_s']} s")
+            async with hub.client() as c:
+                zone = await c.post("/api/v1/zones", json={"name": "Overflow"})
+            r.check("and the API writes again", zone.status_code == 200, f"HTTP {zone.status_code}")
+            for g in gates:
+                add_audit(r, await audit(hub, g), g)
+            conflicts = await open_conflicts(hub)
+            r.check("no conflict invented by the re-sending", not conflicts,
+                    [c["kind"] for c in conflicts][:5], "double")
+        finally:
+            for g in gates:
+                g.close()
+            hub.stop()
+    return r
+
+
 SCENARIOS: dict[str, Callable[[Path, Params], Awaitable[ScenarioResult]]] = {
     "disk_full_gate": disk_full_gate,
+    "disk_full_hub": disk_full_hub,
 }
 
 

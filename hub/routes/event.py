@@ -33,10 +33,20 @@ class TokenIn(Body):
 
 
 @router.get("/healthz", tags=["ops"], responses=errors(503))
-async def healthz(request: Request) -> dict[str, Any]:
+async def healthz(request: Request, response: Response) -> dict[str, Any]:
+    """The hub serves; 503 (with why and since when) while its database refuses writes — a
+    full disk, say: gates then keep their journals and the API refuses every change."""
     store = store_of(request)
-    return {"status": "ok", "hub_epoch": await store.hub_epoch(), "current_seq": await store.current_seq(),
-            "database": store.db.backend}
+    body = {"status": "ok", "hub_epoch": await store.hub_epoch(), "current_seq": await store.current_seq(),
+            "database": store.db.backend, "storage": "ok"}
+    failing = store.db.write_failing
+    if failing is not None:
+        since, why = failing
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        body.update(status="degraded", storage=f"writes failing: {why}", storage_failing_since=since,
+                    storage_write_failures=store.db.write_failures)
+    return body
 
 
 @router.get("/metrics", tags=["ops"], responses=errors(503))

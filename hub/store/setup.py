@@ -8,6 +8,7 @@ both. Several hub processes share one data directory (or a copy of its ``keys/``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from hub.db import Database, redact, sqlite_url, url_from_env
+from hub.db import Database, StorageUnavailable, redact, sqlite_url, url_from_env
 from hub.errors import BadInput, Conflict, NotFound, NotInitialised
 from hub.keyfiles import save_signing_key
 from hub.records import policy_row
@@ -223,6 +224,8 @@ def _sqlite_backup(db: Database, dest: Path) -> dict[str, int]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     old_umask = os.umask(0o077)
     try:
+        # Written under ``NAME.partial`` and renamed only once complete and on disk: a backup
+        # that fails or is killed never leaves a half file under the name a restore would use.
         src = sqlite3.connect(db.path, timeout=30.0)
         dst = sqlite3.connect(tmp)
         try:
@@ -232,13 +235,29 @@ def _sqlite_backup(db: Database, dest: Path) -> dict[str, int]:
         finally:
             dst.close()
             src.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    except (sqlite3.Error, OSError) as exc:
+        for leftover in (tmp, Path(str(tmp) + "-journal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        raise StorageUnavailable(f"backup {dest.name} not written ({exc}); nothing was kept under its name") \
+            from exc
     finally:
         os.umask(old_umask)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, dest)
     return hws
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable: the directory entry itself is on disk once this returns."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def pg_bin(name: str) -> str:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from gate_agent.clock import CLOCK_FILE, GateClock
 from gate_agent.config import GateConfig
 from gate_agent.disk import DiskGuard
 from gate_agent.files import private_dir
@@ -57,7 +58,10 @@ class GateAgent:
     ) -> None:
         self.config = config
         self._serve_status = serve_status
-        self.clock = clock
+        #: the gate's time for decisions and the journal: ``clock`` corrected to the hub's
+        #: (see gate_agent.clock)
+        self.gate_clock = GateClock(clock, config.data_dir / CLOCK_FILE)
+        self.clock: Callable[[], float] = self.gate_clock
         self.ladder = ModeLadder()
         self._scanner = scanner
         self._turnstile = turnstile
@@ -119,6 +123,7 @@ class GateAgent:
                       else str(self.ladder.mode)),
             name="systemd-watchdog"))
         private_dir(cfg.data_dir)
+        self.gate_clock.load()
         self.disk = DiskGuard(cfg.data_dir)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
         self.journal.on_failure = self._journal_failed
@@ -457,6 +462,17 @@ class GateAgent:
         """The hub refuses this gate's token (``reason`` for the staff screen), or no longer does."""
         await self._transition(self.ladder.update(hub_refused=reason))
 
+    async def clock_measured(self, offset_s: float, rtt_s: float) -> None:
+        """The hub's clock minus ours, measured at a hello: decide on hub time from now on."""
+        note = self.gate_clock.measured(offset_s, rtt_s)
+        if note is None:
+            return
+        log.warning("clock: %s", note)
+        try:
+            await self.journal_event("clock_skew", note)
+        except JournalError:
+            pass  # the gate is closed for it; the hub measures the skew itself at each hello
+
     async def set_hub_connected(self, connected: bool) -> None:
         await self._transition(self.ladder.update(hub_connected=connected))
         await self.check_replica_age()
@@ -545,6 +561,7 @@ class GateAgent:
             "screen": self.screen.status() if self.screen is not None else {},
             "resolved_at_start": self.resolved_at_start,
             "disk": self._disk_status(),
+            "clock": self.gate_clock.status(),
         }
 
     def _disk_status(self) -> dict[str, Any]:

@@ -217,6 +217,10 @@ class AgentSyncOwner:
             log.warning("hub ack up to %s not recorded (%d so far): %s", high_water, self.acks_not_recorded, exc)
         self.agent.backed_up_seq = backed_up
 
+    async def on_clock(self, offset_s: float, rtt_s: float) -> None:
+        """The hub's clock against ours, measured at this connection's hello."""
+        await self.agent.clock_measured(offset_s, rtt_s)
+
     async def on_hub_epoch(self, epoch: str) -> None:
         if self.agent.replica is not None:
             await self.agent.replica.set_meta({"hub_epoch": epoch})

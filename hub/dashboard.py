@@ -70,6 +70,8 @@ EVENT_TITLES = {
     "turnstile_fault": ("alarm", "Turnstile fault"),
     "turnstile_recovered": ("ok", "Turnstile recovered"),
     "turnstile_manual_release": ("info", "Manual release"),
+    "clock_skew": ("warn", "Gate clock wrong"),
+    "journal_writable_again": ("ok", "Journal writable again"),
 }
 
 
@@ -287,6 +289,7 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
             "connected": gate_id in live, "mode": mode["mode"] if mode else None,
             "mode_cause": mode["cause"] if mode else "", "mode_at": mode["at"] if mode else None,
             "last_seen": g["last_seen"], "high_water": g["high_water"], "backlog": backlog,
+            "clock_skew_s": g["info"].get("clock_skew_s"),
             "replica_lag": max(0, current_seq - int(sent_seq)) if sent_seq is not None else None,
             "manifest_pdf": f"/api/v1/gates/{gate_id}/manifest.pdf",
             "manifest_csv": f"/api/v1/gates/{gate_id}/manifest.csv",

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: refused gate connections remembered per process for the dashboard
 REFUSALS_KEPT = 50
+#: a gate clock further off the hub's than this is an alert (gates decide on hub time, but a
+#: wrong clock on a gate means its NTP is broken, and the doctor fails it above 2 s)
+CLOCK_SKEW_ALERT_S = 5.0
 
 
 class StoreBackend:
@@ -61,6 +64,30 @@ class StoreBackend:
             feed.broadcast({"type": "alert", "alert": {
                 "source": "sync", "gate_id": claimed, "at": time.time(), "severity": "alarm",
                 "title": "Gate refused by the hub", "text": reason}})
+
+    async def gate_clock(self, gate_id: str, gate_time: float, hub_time: float) -> None:
+        """A gate's hello said its clock read ``gate_time`` when the hub's read ``hub_time``:
+        record the skew in ``gates.info`` (the API and dashboard show it) and raise an alert
+        when it is large. Never stops the hello (a full disk only costs the record)."""
+        skew = round(gate_time - hub_time, 1)
+        try:
+            await self.store.record_gate_info(gate_id, {"clock_skew_s": skew, "clock_checked_at": hub_time})
+        except Exception as exc:
+            log.warning("gate %s: clock skew %+.1f s not recorded: %s", gate_id, skew, exc)
+        if abs(skew) <= CLOCK_SKEW_ALERT_S:
+            return
+        ahead = "ahead of" if skew > 0 else "behind"
+        text = (f"the gate's clock is {abs(skew):.0f} s {ahead} the hub's; it decides and records on hub time,"
+                f" but fix its time sync (NTP)")
+        log.warning("gate %s: %s", gate_id, text)
+        metrics = getattr(self.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.errors.labels("gate_clock_skew").inc()
+        feed = getattr(self.app.state, "dashboard_feed", None)
+        if feed is not None:
+            feed.broadcast({"type": "alert", "alert": {
+                "source": "sync", "gate_id": gate_id, "at": hub_time, "severity": "warn",
+                "title": "Gate clock wrong", "text": text}})
 
     async def journal_high_water(self, gate_id: str) -> int:
         return await self.store.journal_high_water(gate_id)

@@ -82,6 +82,11 @@ class GateClient:
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._synced = False
+        #: (wall, monotonic) when the current connection's hello was sent
+        self._hello_sent: tuple[float, float] = (0.0, 0.0)
+        #: the hub's clock minus ours, measured at the last hello (None until measured)
+        self.clock_offset_s: float | None = None
+        self.clock_rtt_s: float | None = None
 
     # ---- owner API
     def journal_appended(self, seq: int) -> None:
@@ -99,6 +104,8 @@ class GateClient:
             "backlog": max(0, sess.journal_seq - sess.acked), "last_message_at": self.last_message_at,
             "connections": self.connections, "protocol_errors": sess.errors, "retransmits": sess.retransmits,
             "last_refusal": self.last_refusal, "hub_error": self.hub_error,
+            "clock_offset_s": None if self.clock_offset_s is None else round(self.clock_offset_s, 3),
+            "clock_rtt_ms": None if self.clock_rtt_s is None else round(self.clock_rtt_s * 1000, 1),
         }
 
     async def stop(self) -> None:
@@ -153,8 +160,9 @@ class GateClient:
     async def _serve(self, ws: ClientConnection) -> bool:
         """One connection: a reader task and a pump task; the first to end ends both."""
         facts = await self.owner.hello_facts()
+        self._hello_sent = (self.wall_clock(), self.clock())
         self.session.connect(s.GateFacts(facts.cursor, facts.acked_high_water, facts.journal_seq, facts.hub_epoch,
-                                         facts.cursor_token), self.clock())
+                                         facts.cursor_token, self._hello_sent[0]), self.clock())
         await self._flush(ws)
         self._synced = False
         reader = asyncio.create_task(self._read(ws))
@@ -209,6 +217,8 @@ class GateClient:
         o = self.owner
         for ev in events:
             if isinstance(ev, s.HelloAccepted):
+                if ev.hub_time is not None:
+                    await self._clock_measured(ev.hub_time)
                 if ev.replica_sync == "deltas":
                     await o.on_hub_epoch(ev.hub_epoch)  # after a snapshot: once it is complete
                 if ev.event and (on_info := getattr(o, "on_event_info", None)) is not None:
@@ -267,6 +277,20 @@ class GateClient:
                     self.hub_error = {"code": ev.code, "detail": ev.detail, "at": self.wall_clock()}
                 log.warning("gate %s: %s %s: %s", self.session.gate_id, type(ev).__name__, ev.code, ev.detail)
         return synced
+
+    async def _clock_measured(self, hub_time: float) -> None:
+        """The hub's clock against ours, NTP-style: its time at the reply against the middle of
+        our hello's round trip (error at most half the round trip)."""
+        sent_wall, sent_mono = self._hello_sent
+        rtt = max(0.0, self.clock() - sent_mono)
+        offset = hub_time - (sent_wall + self.wall_clock()) / 2
+        self.clock_offset_s, self.clock_rtt_s = offset, rtt
+        on_clock = getattr(self.owner, "on_clock", None)
+        if on_clock is not None:
+            try:
+                await on_clock(offset, rtt)
+            except Exception:
+                log.exception("gate %s: owner failed on the clock measurement", self.session.gate_id)
 
     async def _set_state(self, state: str, detail: str) -> None:
         if state == self.state and state != "rolled_back":

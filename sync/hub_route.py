@@ -172,6 +172,9 @@ class GateConnection:
                 zones_of = getattr(self.backend, "gate_zones", None)
                 if zones_of is not None:
                     self.session.zones = await zones_of(self.gate_id)
+                clock_of = getattr(self.backend, "gate_clock", None)
+                if clock_of is not None and ev.hello.clock is not None:
+                    await clock_of(self.gate_id, ev.hello.clock, time.time())
                 facts = s.HubFacts(
                     hub_held=await self.backend.journal_high_water(self.gate_id),
                     hub_epoch=await self.backend.hub_epoch(),
@@ -180,6 +183,7 @@ class GateConnection:
                     event=await self.backend.event_info(),
                     cursor_holds=(await holds(ev.hello.cursor, ev.hello.cursor_token)
                                   if holds is not None else True),
+                    hub_time=time.time(),
                 )
                 await self.handle(self.session.answer_hello(facts))
             elif isinstance(ev, s.SnapshotNeeded | s.CatchUpNeeded):

@@ -82,6 +82,16 @@ def _num(d: Mapping[str, Any], name: str, default: Any = ...) -> float:
     return float(v)
 
 
+def _opt_time(d: Mapping[str, Any], name: str) -> float | None:
+    """An optional wall-clock time (epoch seconds): finite and plausible, or None."""
+    if d.get(name) is None:
+        return None
+    v = _num(d, name)
+    if not 0 < v < 2**33:
+        raise _bad(name, "not a time")
+    return v
+
+
 def _str(d: Mapping[str, Any], name: str, default: Any = ..., *, nonempty: bool = False) -> str:
     if name not in d:
         if default is ...:
@@ -389,6 +399,9 @@ class Hello:
     compressed: bool = False
     #: v3: the token of the change at ``cursor`` (the hub checks its log still holds it)
     cursor_token: str | None = None
+    #: the gate's own (uncorrected) wall clock when it sent this hello: the hub measures the
+    #: gate's clock skew from it (None from gates that do not send it)
+    clock: float | None = None
     type = "hello"
 
 
@@ -412,6 +425,8 @@ class HelloReply:
     #: why not compatible, or why a snapshot ("initial", "cursor_ahead", "epoch_changed", "schema")
     reason: str = ""
     event: dict[str, Any] = field(default_factory=dict)
+    #: the hub's wall clock when it answered: the gate decides on hub time (see docs/protocol.md)
+    hub_time: float | None = None
     type = "hello_reply"
 
 
@@ -616,7 +631,8 @@ def _hello(d: dict[str, Any]) -> Hello:
                  max_version=_int(d, "max_version", minimum=1), schema_version=_int(d, "schema_version"),
                  cursor=_int(d, "cursor"), acked_high_water=_int(d, "acked_high_water"),
                  journal_seq=_int(d, "journal_seq"), hub_epoch=_opt_str(d, "hub_epoch"),
-                 compressed=_bool(d, "compressed"), cursor_token=_opt_str(d, "cursor_token"))
+                 compressed=_bool(d, "compressed"), cursor_token=_opt_str(d, "cursor_token"),
+                 clock=_opt_time(d, "clock"))
 
 
 def _hello_reply(d: dict[str, Any]) -> HelloReply:
@@ -630,7 +646,8 @@ def _hello_reply(d: dict[str, Any]) -> HelloReply:
                       max_version=_int(d, "max_version", minimum=1), hub_held=_int(d, "hub_held"),
                       backed_up=_int(d, "backed_up", default=0), hub_epoch=_str(d, "hub_epoch"),
                       hub_seq=_int(d, "hub_seq"), schema_version=_int(d, "schema_version"),
-                      replica_sync=sync, reason=_str(d, "reason", ""), event=_dict(d, "event", {}))
+                      replica_sync=sync, reason=_str(d, "reason", ""), event=_dict(d, "event", {}),
+                      hub_time=_opt_time(d, "hub_time"))
 
 
 def _journal_batch(d: dict[str, Any]) -> JournalBatch:

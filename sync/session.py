@@ -81,6 +81,8 @@ class HelloAccepted:
     hub_seq: int
     replica_sync: str
     event: dict[str, Any]
+    #: the hub's wall clock when it answered (None from hubs that do not send it)
+    hub_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +470,8 @@ class GateFacts:
     hub_epoch: str | None = None
     #: the token of the change at ``cursor`` (v3), so the hub can tell whether its log still holds it
     cursor_token: str | None = None
+    #: the gate's own wall clock at connect (sent in the hello: the hub measures skew from it)
+    clock: float | None = None
 
 
 @dataclass(slots=True)
@@ -523,7 +527,8 @@ class GateSession(_Session):
                               max_version=self.config.max_version, schema_version=self.config.schema_version,
                               cursor=self.cursor, acked_high_water=self.acked, journal_seq=self.journal_seq,
                               hub_epoch=self.hub_epoch, compressed=self.config.max_version >= 2,
-                              cursor_token=self.cursor_token if self.config.max_version >= 3 else None)
+                              cursor_token=self.cursor_token if self.config.max_version >= 3 else None,
+                              clock=facts.clock)
         self._send(self._hello)
         self._hello_at = now
         self._go("connect")
@@ -625,7 +630,8 @@ class GateSession(_Session):
         if self.state is GateState.SNAPSHOT:
             self._snap_at = now
             self._snap_next = self._snap_seq = None
-        events.insert(0, HelloAccepted(r.version, r.hub_epoch, r.hub_seq, r.replica_sync, dict(r.event)))
+        events.insert(0, HelloAccepted(r.version, r.hub_epoch, r.hub_seq, r.replica_sync, dict(r.event),
+                                       r.hub_time))
         return events
 
     def _on_journal_ack(self, a: m.JournalAck, now: float) -> list[GateEvent]:
@@ -737,6 +743,8 @@ class HubFacts:
     #: False: the hub's change log no longer holds the change at the gate's cursor (restored,
     #: or failed over to a standby that lacked it): the gate needs a full snapshot
     cursor_holds: bool = True
+    #: the hub's wall clock as it answers (the gate measures its offset from it)
+    hub_time: float | None = None
 
 
 class HubSession(_Session):
@@ -830,7 +838,8 @@ class HubSession(_Session):
         self._send(m.HelloReply(version=self.version, min_version=cfg.min_version, max_version=cfg.max_version,
                                 hub_held=facts.hub_held, backed_up=facts.backed_up, hub_epoch=facts.hub_epoch,
                                 hub_seq=facts.hub_seq, schema_version=cfg.schema_version,
-                                replica_sync="snapshot" if reason else "deltas", reason=reason, event=facts.event))
+                                replica_sync="snapshot" if reason else "deltas", reason=reason, event=facts.event,
+                                hub_time=facts.hub_time))
         if reason:
             self._go("answer:snapshot")
             return [SnapshotNeeded(reason)]

@@ -54,6 +54,8 @@ from gatehouse.faults import (
     ScenarioResult,
     add_audit,
     audit,
+    faketime_library,
+    shifted_clock_env,
     fetch_all,
     open_conflicts,
     say,
@@ -252,7 +254,118 @@ async def disk_full_hub(root: Path, p: Params) -> ScenarioResult:
     return r
 
 
+# --------------------------------------------------------------------------- clock skew
+def rotating_code(secret_b64: str, at: float) -> str:
+    """What the fan's phone shows at ``at`` (its own, network-set clock)."""
+    import base64
+
+    from tickets.rotating import code_at
+
+    return code_at(base64.b64decode(secret_b64), at)
+
+
+async def clock_skew(root: Path, p: Params) -> ScenarioResult:
+    r = ScenarioResult("clock_skew")
+    if faketime_library() is None:
+        r.check("libfaketime is installed (apt-get install faketime; ./run test does it)", False, "not found")
+        return r
+    t0 = time.time()
+    window = f"{t0 - 3600:.0f},{t0 + 86_400:.0f}"
+    extra = [f"R{i:05d},North,Rotating fan {i},R-{i},{window},true" for i in range(1, 5)]
+    # opens in 280 s: a gate 5 minutes fast that trusted its own clock would admit it now
+    extra += [f"F{i:05d},North,Early fan {i},F-{i},{t0 + 280:.0f},{t0 + 86_400:.0f},false" for i in range(1, 3)]
+    # closed 20 s ago: a gate 5 minutes slow that trusted its own clock would admit it now
+    extra += [f"E{i:05d},North,Late fan {i},E-{i},{t0 - 3600:.0f},{t0 - 20:.0f},false" for i in range(1, 3)]
+    hub = await Hub.create(root, tickets=40, extra_rows=extra)
+    gates: dict[str, Gate] = {}
+    try:
+        await hub.start()
+        for name, shift in (("fast", p.skew_s), ("slow", -p.skew_s)):
+            gates[name] = await Gate.create(root, hub, f"north-{name}", env=shifted_clock_env(shift))
+            await gates[name].start()
+        for g in gates.values():
+            await g.wait_mode("ONLINE")
+        r.figures["skew_s"] = p.skew_s
+        for name, g in gates.items():
+            want = -p.skew_s if name == "fast" else p.skew_s
+            s = await wait_until(lambda g=g: _offset_applied(g, want), f"{g.name}'s clock corrected", TIMEOUT_S * 2)
+            r.check(f"{g.name} decides on hub time (offset {want:+.0f} s)", abs(s["clock"]["offset_s"] - want) < 2,
+                    f"offset {s['clock']['offset_s']:+.2f} s, round trip {s['clock']['rtt_ms']} ms")
+            r.figures[f"{name}_offset_error_s"] = round(abs(s["clock"]["offset_s"] - want), 3)
+
+        async with hub.client() as c:
+            listed = {g["gate_id"]: g for g in (await c.get("/api/v1/gates")).json()}
+            board = {g["gate_id"]: g for g in (await c.get("/api/v1/dashboard")).json()["gates"]}
+        for name, g in gates.items():
+            want = p.skew_s if name == "fast" else -p.skew_s
+            skew = listed[g.gate_id]["info"].get("clock_skew_s")
+            r.check(f"the hub measured {g.name}'s skew ({want:+.0f} s) and the API shows it",
+                    skew is not None and abs(skew - want) < 5, f"info.clock_skew_s = {skew}", "silent")
+            r.check(f"the dashboard shows {g.name}'s skew", board[g.gate_id].get("clock_skew_s") == skew,
+                    f"dashboard clock_skew_s = {board[g.gate_id].get('clock_skew_s')}", "silent")
+            r.figures[f"{name}_measured_skew_s"] = skew
+
+        tickets = {t["number"]: t for t in await hub.tickets()}
+        codes = await hub.credentials([n for n in tickets if n[0] in "NRFE"])
+        secrets: dict[str, str] = {}
+        async with hub.client() as c:
+            for n in (f"R{i:05d}" for i in range(1, 5)):
+                page = (await c.get(f"/api/v1/tickets/{n}/credential")).json()["fan_page"]
+                secrets[n] = (await c.get(f"/api/v1/fan/{page.rsplit('/', 1)[1]}")).json()["secret"]
+
+        async def expect(g: Gate, code: str, want: tuple[str, ...], what: str) -> None:
+            d = await g.scan(code)
+            r.check(f"{g.name}: {what}", d["reason"] in want, f"{d['reason']} ({d.get('message')})")
+
+        fast, slow = gates["fast"], gates["slow"]
+        normal = [n for n in tickets if n.startswith("N")]
+        for g, rot in ((fast, "R00001"), (slow, "R00002")):
+            await expect(g, codes[normal.pop()], ADMITS, "a plain ticket is admitted")
+            await expect(g, f"{codes[rot]}:{rotating_code(secrets[rot], time.time())}", ADMITS,
+                         "a rotating code from the fan's phone is admitted")
+        stale = "R00003"
+        for g in (fast, slow):
+            await expect(g, f"{codes[stale]}:{rotating_code(secrets[stale], time.time() - 60)}", ("STALE_CODE",),
+                         "a screenshot of a rotating code a minute old is refused")
+        await expect(fast, codes["F00001"], ("NOT_YET_VALID",), "a ticket whose window opens in 4 minutes waits")
+        await expect(slow, codes["E00001"], ("EXPIRED",), "a ticket whose window closed is refused")
+
+        worst = 0.0
+        for name, g in gates.items():
+            await g.drained()
+            rows = [v for v in await hub.validations(g.gate_id) if v["kind"] == "scan"]
+            off = max((abs(float(v["at"]) - float(v["received_at"])) for v in rows), default=0.0)
+            worst = max(worst, off)
+            r.check(f"{g.name}'s entries carry hub time (report minutes right)", off < 10,
+                    f"largest |at - received_at| {off:.1f} s over {len(rows)} scans")
+            async with hub.client() as c:
+                stats = (await c.get("/api/v1/stats")).json()
+            counted = sum(m["entries"] for m in stats["per_gate_minute"] if m["gate_id"] == g.gate_id)
+            admits = sum(1 for v in rows if v["reason"] in ADMITS)
+            r.check(f"the hub's entries-per-minute report counts {g.name}'s admits", counted == admits,
+                    f"report {counted}, admits {admits}")
+            add_audit(r, await audit(hub, g), g)
+        r.figures["worst_stamp_error_s"] = round(worst, 2)
+        async with hub.client() as c:
+            alerts = (await c.get("/api/v1/dashboard")).json()["alerts"]
+        for g in gates.values():
+            mine = [a for a in alerts if a["gate_id"] == g.gate_id and "clock" in a["title"].lower()]
+            r.check(f"a large skew at {g.name} is an alert in the control room", mine,
+                    mine[0]["text"] if mine else "no alert", "silent")
+    finally:
+        for g in gates.values():
+            g.close()
+        hub.stop()
+    return r
+
+
+async def _offset_applied(g: Gate, want: float) -> dict[str, Any] | None:
+    s = await g.status()
+    return s if abs(s["clock"]["offset_s"] - want) < 5 else None
+
+
 SCENARIOS: dict[str, Callable[[Path, Params], Awaitable[ScenarioResult]]] = {
+    "clock_skew": clock_skew,
     "disk_full_gate": disk_full_gate,
     "disk_full_hub": disk_full_hub,
 }
@@ -265,7 +378,7 @@ async def run_scenario(name: str, root: Path, params: Params = Params()) -> Scen
     say(f"scenario {name}: starting in {root}")
     try:
         result = await SCENARIOS[name](root, params)
-    except (FaultError, TimeoutError, httpx.HTTPError, AssertionError) as exc:
+    except Exception as exc:  # a broken harness or an unexpected answer: a failed scenario, with why
         result = ScenarioResult(name)
         result.check("the scenario ran to its end", False, f"{type(exc).__name__}: {exc}")
     result.duration_s = round(time.monotonic() - t0, 1)

@@ -364,7 +364,357 @@ async def _offset_applied(g: Gate, want: float) -> dict[str, Any] | None:
     return s if abs(s["clock"]["offset_s"] - want) < 5 else None
 
 
+# --------------------------------------------------------------------------- kill -9: group commit
+async def _light_gates(hub: Hub, count: int) -> list[Any]:
+    """``count`` lightweight gates (real websocket clients, journals in memory), registered and
+    enrolled through the hub's API."""
+    from gatehouse.bench.kit import LIGHT_SESSION, LightGate
+
+    out = []
+    async with hub.client() as c:
+        zone = (await c.get("/api/v1/zones")).json()[0]["zone_id"]
+        for i in range(count):
+            got = await c.post("/api/v1/gates", json={"name": f"burst {i}", "zones": [zone]})
+            got.raise_for_status()
+            enrolled = await c.post("/api/v1/enroll", json={"token": got.json()["enrolment_token"]})
+            enrolled.raise_for_status()
+            body = enrolled.json()
+            out.append(LightGate(body["gate_id"], body["token"], f"ws://127.0.0.1:{hub.port}/ws/gate",
+                                 config=LIGHT_SESSION))
+    return out
+
+
+def _entry_maker(gate: Any, tickets: list[tuple[int, int]]) -> Callable[[int], Any]:
+    """Journal entries like a gate's: mostly refusals, and an admit + passage of each of its own tickets."""
+    from tickets.entry import EntryKind, JournalEntry, Passage
+
+    def make(seq: int) -> JournalEntry:
+        now = time.time()
+        if tickets and seq % 3 == 1:
+            tid, zone = tickets.pop()
+            return JournalEntry(gate.name, seq, now, EntryKind.SCAN, reason="ADMIT", ticket_id=tid, zone_id=zone,
+                                raw=b"GH1:" + b"A" * 150, passage=Passage.PENDING)
+        prev = gate.journal[-1] if gate.journal else None
+        if prev is not None and prev.reason == "ADMIT" and prev.kind is EntryKind.SCAN:
+            return JournalEntry(gate.name, seq, now, EntryKind.PASSAGE, reason="ADMIT", ticket_id=prev.ticket_id,
+                                zone_id=prev.zone_id, ref_seq=prev.seq, passage=Passage.PASSED)
+        return JournalEntry(gate.name, seq, now, EntryKind.SCAN, reason="UNKNOWN", raw=b"not a ticket")
+
+    return make
+
+
+async def _metric(hub: Hub, name: str) -> float | None:
+    try:
+        async with httpx.AsyncClient(timeout=2) as c:
+            text = (await c.get(hub.url + "/metrics")).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+async def hub_kill_group_commit(root: Path, p: Params) -> ScenarioResult:
+    r = ScenarioResult("hub_kill_group_commit")
+    admits_each = max(1, p.burst_entries // 6)
+    hub = await Hub.create(root, tickets=p.burst_gates * admits_each + 10)
+    gates: list[Any] = []
+    try:
+        await hub.start()
+        gates = await _light_gates(hub, p.burst_gates)
+        tickets = [(int(t["ticket_id"]), int(t["zone_id"])) for t in await hub.tickets()]
+        makers = [_entry_maker(g, tickets[i * admits_each:(i + 1) * admits_each]) for i, g in enumerate(gates)]
+        for g in gates:
+            g.start()
+        await asyncio.wait_for(asyncio.gather(*(g.online.wait() for g in gates)), TIMEOUT_S * 6)
+        per_kill = p.burst_entries // (p.kills + 1)
+        total = lambda: sum(len(g.journal) for g in gates)  # noqa: E731
+        acked = lambda: sum(g.acked for g in gates)  # noqa: E731
+        restarts: list[float] = []
+        queues: list[float] = []
+        async def produce(rounds: int) -> None:
+            """Fans at every gate: one entry per gate every 10 ms (more than the hub stores at once)."""
+            for _ in range(rounds):
+                for g, make in zip(gates, makers, strict=True):
+                    g.append(make)
+                await asyncio.sleep(0.01)
+
+        for k in range(p.kills):
+            start_acked, target = acked(), total() + per_kill * len(gates)
+            producer = asyncio.ensure_future(produce(per_kill))
+            # kill once a third of this burst is stored, with the rest still arriving: the
+            # writer is committing groups and batches are in flight
+            await wait_until(lambda s=start_acked, t=target: acked() >= s + (t - s) // 3, "a third of the burst stored",
+                             TIMEOUT_S * 4, step=0.002)
+            queues.append(await _metric(hub, "gatehouse_hub_ingest_queue") or 0.0)
+            before = acked()
+            hub.kill()
+            r.figures[f"kill{k + 1}_acked_ratio"] = round(before / max(1, total()), 3)
+            say(f"hub_kill_group_commit: kill -9 #{k + 1} with {before}/{total()} acked")
+            await wait_until(lambda: not any(g.online.is_set() for g in gates), "every gate to notice", TIMEOUT_S * 2)
+            restarts.append(await hub.start())
+            await producer
+        for _ in range(per_kill):
+            for g, make in zip(gates, makers, strict=True):
+                g.append(make)
+        t0 = time.monotonic()
+        await wait_until(lambda: all(g.acked >= len(g.journal) for g in gates), "every gate drained", TIMEOUT_S * 6)
+        r.figures["drain_s"] = round(time.monotonic() - t0, 2)
+        r.figures["gates_count"] = len(gates)
+        r.figures["entries_count"] = total()
+        r.figures["kills_count"] = p.kills
+        r.figures["restart_max_s"] = round(max(restarts), 2)
+        r.figures["ingest_queue_at_kill_max_count"] = int(max(queues, default=0))
+        r.check("the hub restarts cleanly after each kill -9", len(restarts) == p.kills,
+                f"served again after {', '.join(f'{s:.1f} s' for s in restarts)}")
+        lost = doubled = 0
+        admits_sent = sum(1 for g in gates for e in g.journal if e.reason == "ADMIT" and e.kind.value == "scan")
+        admits_held = 0
+        for g in gates:
+            mine = {(e.seq, e.nonce) for e in g.journal}
+            rows = await hub.validations(g.name)
+            held = [(int(v["seq"]), str(v["nonce"])) for v in rows]
+            lost += len(mine - set(held))
+            doubled += len(held) - len(set(held)) + len(set(held) - mine)
+            admits_held += sum(1 for v in rows if v["kind"] == "scan" and v["reason"] == "ADMIT")
+        r.lost, r.double = lost, doubled
+        r.check("every entry of every gate is at the hub", lost == 0, f"{lost} of {total()} missing", "lost")
+        r.check("none twice", doubled == 0, f"{doubled} doubled or unknown", "double")
+        r.check("every admit counted once", admits_held == admits_sent, f"{admits_sent} sent, {admits_held} held",
+                "double")
+        conflicts = await open_conflicts(hub)
+        r.check("no conflict from the re-sending", not conflicts, [c["kind"] for c in conflicts][:5], "double")
+        async with hub.client() as c:
+            stats = (await c.get("/api/v1/stats")).json()
+            backup = await c.post("/api/v1/backup", json={"name": "after-kills.db"})
+        r.check("the hub counts each fan inside once", stats["entries_total"] == admits_sent,
+                f"entries_total {stats['entries_total']}", "double")
+        r.check("the database reads whole after the kills (an online backup of it succeeds)",
+                backup.status_code == 200, f"HTTP {backup.status_code}")
+    finally:
+        for g in gates:
+            await g.stop()
+        hub.stop()
+    return r
+
+
+# --------------------------------------------------------------------------- kill -9: backup
+async def hub_kill_backup(root: Path, p: Params) -> ScenarioResult:
+    r = ScenarioResult("hub_kill_backup")
+    hub = await Hub.create(root, tickets=p.backup_tickets)
+    gates: list[Any] = []
+    try:
+        r.figures["db_mb"] = round(sum(f.stat().st_size for f in hub.data.glob("hub.db*")) / 1e6, 1)
+        await hub.start()
+        gates = await _light_gates(hub, 1)
+        g = gates[0]
+        make = _entry_maker(g, [])
+        g.start()
+        await asyncio.wait_for(g.online.wait(), TIMEOUT_S * 6)
+        for _ in range(100):
+            g.append(make)
+        await wait_until(lambda: g.acked >= 100, "the gate's journal stored", TIMEOUT_S * 2)
+        backups = hub.data / "backups"
+
+        # 1. kill -9 of the hub while it writes a backup asked for over the API
+        final, partial = backups / "killed.db", backups / "killed.db.partial"
+        client = hub.client(timeout=600)
+        request = asyncio.ensure_future(client.post("/api/v1/backup", json={"name": "killed.db"}))
+        try:
+            await wait_until(lambda: partial.exists() and partial.stat().st_size > 0, "the backup under way",
+                             TIMEOUT_S * 2, step=0.005)
+            hub.kill()
+            r.figures["killed_at_partial_mb"] = round(partial.stat().st_size / 1e6, 1)
+            say(f"hub_kill_backup: hub killed with {r.figures['killed_at_partial_mb']} MB of the backup written")
+        finally:
+            with contextlib.suppress(Exception):
+                await request
+            await client.aclose()
+        r.check("no half backup under the final name", not final.exists(), f"{final.name} exists: {final.exists()}")
+        r.check("what was written is clearly partial", partial.exists(), f"{partial.name} left for inspection")
+        r.figures["restart_s"] = round(await hub.start(), 2)
+        r.check("the hub restarts cleanly", True, f"served again after {r.figures['restart_s']} s")
+        async with hub.client() as c:
+            audit_rows = (await c.get("/api/v1/audit", params={"action": "backup"})).json()
+            hw = (await c.get(f"/api/v1/gates/{g.name}/journal/high-water",
+                              headers={"Authorization": f"Bearer {g.client.token}"})).json()
+        r.check("the killed backup is not on record as a backup", not any("killed.db" in str(a["target"])
+                                                                          for a in audit_rows), audit_rows[:2])
+        r.check("so no gate may prune its journal against it", hw.get("backed_up_high_water", 0) == 0,
+                f"backed_up_high_water {hw.get('backed_up_high_water')}", "lost")
+        for _ in range(20):
+            g.append(make)
+        await wait_until(lambda: g.acked >= len(g.journal), "the gate re-sent to the restarted hub", TIMEOUT_S * 2)
+        t0 = time.monotonic()
+        async with hub.client(timeout=600) as c:
+            again = await c.post("/api/v1/backup", json={"name": "killed.db"})
+        r.figures["backup_s"] = round(time.monotonic() - t0, 2)
+        r.check("a backup to the same name then completes", again.status_code == 200 and final.exists()
+                and not partial.exists(), f"HTTP {again.status_code}, {r.figures['backup_s']} s")
+        r.check("and it is whole (integrity check, every ticket and entry)", *_backup_whole(final, p.backup_tickets,
+                                                                                            len(g.journal)))
+
+        # 2. kill -9 of a ``gatehouse hub backup`` process while the hub serves
+        dest = root / "cli-backup.db"
+        cli_partial = dest.with_name(dest.name + ".partial")
+        proc = subprocess.Popen([sys.executable, "-m", "gatehouse", "hub", "backup", str(dest), "--data",
+                                 str(hub.data)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await wait_until(lambda: cli_partial.exists() and cli_partial.stat().st_size > 0 or proc.poll() is not None,
+                             "the CLI backup under way", TIMEOUT_S * 3, step=0.005)
+        finally:
+            proc.kill()
+            proc.wait()
+        r.check("a killed `gatehouse hub backup` leaves no file under its name", not dest.exists(),
+                f"{dest.name} exists: {dest.exists()}; partial: {cli_partial.exists()}")
+        async with hub.client() as c:
+            health = await c.get("/healthz")
+            zone = await c.post("/api/v1/zones", json={"name": "After the kill"})
+        r.check("the serving hub does not notice", health.status_code == 200 and zone.status_code == 200,
+                f"healthz {health.status_code}, write {zone.status_code}")
+        await agatehouse_backup(hub, dest)
+        r.check("the same backup run again completes and is whole", *_backup_whole(dest, p.backup_tickets,
+                                                                                    len(g.journal)))
+        a = [(e.seq, e.nonce) for e in g.journal]
+        held = [(int(v["seq"]), str(v["nonce"])) for v in await hub.validations(g.name)]
+        r.lost = len(set(a) - set(held))
+        r.double = len(held) - len(set(held))
+        r.check("every entry at the hub exactly once", r.lost == 0 and r.double == 0,
+                f"{len(a)} journaled, {len(held)} held", "lost")
+    finally:
+        for g in gates:
+            await g.stop()
+        hub.stop()
+    return r
+
+
+async def agatehouse_backup(hub: Hub, dest: Path) -> None:
+    from gatehouse.faults import agatehouse
+
+    await agatehouse("hub", "backup", str(dest), "--data", str(hub.data), timeout=600)
+
+
+def _backup_whole(path: Path, tickets: int, entries: int) -> tuple[bool, str]:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            n_tickets = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+            n_entries = conn.execute("SELECT count(*) FROM journal").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return False, f"unreadable: {exc}"
+    return (ok == "ok" and n_tickets == tickets and n_entries >= entries,
+            f"integrity {ok}, {n_tickets} tickets, {n_entries} journal entries")
+
+
+# --------------------------------------------------------------------------- link flapping
+async def link_flap(root: Path, p: Params) -> ScenarioResult:
+    from gatehouse.netsim import LinkCutter
+
+    r = ScenarioResult("link_flap")
+    per_gate = int(p.flap_s * p.scan_rate / 3) + 20
+    hub = await Hub.create(root, tickets=2 * per_gate)
+    gates: list[Gate] = []
+    cutters: list[LinkCutter] = []
+    stop = asyncio.Event()
+    try:
+        await hub.start()
+        for name in ("north-1", "north-2"):
+            cutter = await LinkCutter("127.0.0.1", hub.port).start()
+            cutters.append(cutter)
+            gates.append(await Gate.create(root, hub, name, hub_url=cutter.url))
+            await gates[-1].start()
+        for g in gates:
+            await g.wait_mode("ONLINE", TIMEOUT_S * 3)
+        numbers = [t["number"] for t in await hub.tickets()]
+        codes = await hub.credentials(numbers)
+        own = [list(codes.values())[i::2] for i in range(2)]
+        latencies: list[float] = []
+        decisions: dict[str, int] = {}
+        backlog_peak = [0]
+        flaps = [0]
+
+        async def scanning(g: Gate, mine: list[str], rng: random.Random) -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                code = mine.pop() if n % 3 == 1 and mine else rng.choice(["NOT-A-TICKET", "GH1:AAAA", "0000000"])
+                t0 = time.monotonic()
+                d = await g.scan(code)
+                latencies.append(time.monotonic() - t0)
+                decisions[d["reason"]] = decisions.get(d["reason"], 0) + 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(0.0, 1 / p.scan_rate - (time.monotonic() - t0)))
+
+        async def flapping(cutter: LinkCutter, rng: random.Random) -> None:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), rng.uniform(*p.heal_s))
+                if stop.is_set():
+                    break
+                cutter.cut()
+                flaps[0] += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), rng.uniform(*p.cut_s))
+                cutter.heal()
+
+        async def watching() -> None:
+            while not stop.is_set():
+                for g in gates:
+                    with contextlib.suppress(httpx.HTTPError):
+                        backlog_peak[0] = max(backlog_peak[0], int((await g.status())["backlog"] or 0))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+        tasks = [asyncio.ensure_future(scanning(g, own[i], random.Random(p.seed + i))) for i, g in enumerate(gates)]
+        tasks += [asyncio.ensure_future(flapping(c, random.Random(p.seed * 7 + i))) for i, c in enumerate(cutters)]
+        tasks.append(asyncio.ensure_future(watching()))
+        say(f"link_flap: scanning while the links flap for {p.flap_s:.0f} s")
+        t_run = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks), p.flap_s)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        r.figures["flap_s"] = round(time.monotonic() - t_run, 1)
+        for c in cutters:
+            c.heal()
+        t0 = time.monotonic()
+        for g in gates:
+            await g.drained(TIMEOUT_S * 4)
+        r.figures["drain_s"] = round(time.monotonic() - t0, 2)
+        r.figures["flaps_count"] = flaps[0]
+        r.figures["scans_count"] = len(latencies)
+        r.figures["decision_max_s"] = round(max(latencies, default=0.0), 3)
+        r.figures["backlog_peak_count"] = backlog_peak[0]
+        statuses = [await g.status() for g in gates]
+        r.figures["reconnects_count"] = sum(int(s["sync"]["connections"]) for s in statuses)
+        r.check("the links really flapped", flaps[0] >= max(2, int(p.flap_s / 6)),
+                f"{flaps[0]} cuts in {r.figures['flap_s']} s, {r.figures['reconnects_count']} connections")
+        r.check("every scan was decided, none stalled", r.figures["decision_max_s"] < 2.0,
+                f"{len(latencies)} scans, slowest {r.figures['decision_max_s']} s: {decisions}")
+        r.check("no upload queue stuck: both gates drained once the link held", True,
+                f"drained {r.figures['drain_s']} s after the last heal; backlog peak {backlog_peak[0]}")
+        for g in gates:
+            add_audit(r, await audit(hub, g), g)
+        conflicts = await open_conflicts(hub)
+        r.check("no conflict invented by re-sending", not conflicts, [c["kind"] for c in conflicts][:5], "double")
+    finally:
+        stop.set()
+        for g in gates:
+            g.close()
+        for c in cutters:
+            await c.close()
+        hub.stop()
+    return r
+
+
 SCENARIOS: dict[str, Callable[[Path, Params], Awaitable[ScenarioResult]]] = {
+    "hub_kill_group_commit": hub_kill_group_commit,
+    "hub_kill_backup": hub_kill_backup,
+    "link_flap": link_flap,
     "clock_skew": clock_skew,
     "disk_full_gate": disk_full_gate,
     "disk_full_hub": disk_full_hub,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -46,6 +47,8 @@ from hub.store.base import (
 from tickets.keys import generate_key
 
 CONFIG_NAME = "hub.toml"
+
+log = logging.getLogger(__name__)
 
 
 def secure_file(path: Path) -> None:
@@ -222,6 +225,10 @@ def _sqlite_backup(db: Database, dest: Path) -> dict[str, int]:
     assert db.path is not None
     tmp = dest.with_name(dest.name + ".partial")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in (tmp, Path(str(tmp) + "-journal")):
+        if leftover.exists():  # a backup to this name was killed half-way: start it afresh
+            log.warning("removing %s, left by an interrupted backup", leftover)
+            leftover.unlink()
     old_umask = os.umask(0o077)
     try:
         # Written under ``NAME.partial`` and renamed only once complete and on disk: a backup

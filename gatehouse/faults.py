@@ -201,7 +201,7 @@ class SmallDisk:
         if self._pid is None:
             raise FaultError("RLIMIT_FSIZE needs the process to cap (attach it first)")
         largest = max((p.stat().st_size for p in self.path.rglob("*") if p.is_file()), default=0)
-        resource.prlimit(self._pid, resource.RLIMIT_FSIZE, (largest, largest))  # type: ignore[attr-defined]
+        resource.prlimit(self._pid, resource.RLIMIT_FSIZE, (largest, largest))
         return 0
 
     def free(self) -> None:
@@ -210,8 +210,7 @@ class SmallDisk:
             self._filler = None
         if self.method == "rlimit_fsize" and self._pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                resource.prlimit(self._pid, resource.RLIMIT_FSIZE,  # type: ignore[attr-defined]
-                                 (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+                resource.prlimit(self._pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
     def free_mb(self) -> float:
         st = os.statvfs(self.path)
@@ -301,9 +300,7 @@ class Hub:
     async def start(self) -> float:
         """Start serving; returns the seconds until ``/healthz`` answered."""
         t0 = time.monotonic()
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gatehouse", "hub", "serve", "--data", str(self.data),
-                                          "--port", str(self.port)], cwd=ROOT, stdout=log, stderr=log)
+        await asyncio.to_thread(self._spawn)
         self.starts += 1
 
         async def up() -> bool:
@@ -318,6 +315,11 @@ class Hub:
             self.kill()
             raise FaultError(f"the hub did not start: {self.log_tail()}") from None
         return time.monotonic() - t0
+
+    def _spawn(self) -> None:
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "gatehouse", "hub", "serve", "--data", str(self.data),
+                                          "--port", str(self.port)], cwd=ROOT, stdout=log, stderr=log)
 
     def kill(self) -> None:
         """SIGKILL, exactly like a crash (no clean shutdown, nothing flushed)."""
@@ -370,8 +372,7 @@ class Gate:
     config: Path
     port: int
     log: Path
-    #: a command the gate runs under (``faketime -f +300s``)
-    wrapper: list[str] = field(default_factory=list)
+    #: extra environment for the gate process (e.g. :func:`shifted_clock_env`)
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     scanner_fd: int | None = None
@@ -379,7 +380,7 @@ class Gate:
 
     @classmethod
     async def create(cls, root: Path, hub: Hub, name: str, *, zones: str = "North", data: Path | None = None,
-                     hub_url: str | None = None, wrapper: Sequence[str] = (),
+                     hub_url: str | None = None,
                      env: dict[str, str] | None = None) -> Gate:
         """Register the gate at the hub (its API), enrol it (``gatehouse gate enroll``) and write its config."""
         data = data or root / name
@@ -399,18 +400,21 @@ class Gate:
             + (f'hub_url = "{hub_url}"\n' if hub_url else "")
             + f'[scanner]\nbackend = "serial"\nport = "{os.ttyname(slave)}"\n[turnstile]\nbackend = "sim"\n',
             encoding="utf-8")
-        return cls(name, gate_id, data, config, port, root / f"{name}.log", list(wrapper), dict(env or {}),
+        return cls(name, gate_id, data, config, port, root / f"{name}.log", dict(env or {}),
                    scanner_fd=master, _slave=slave)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([*self.wrapper, sys.executable, "-m", "gatehouse", "gate", "run", "--config",
+    def _spawn(self) -> None:
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "gatehouse", "gate", "run", "--config",
                                           str(self.config)], cwd=ROOT, stdout=log, stderr=log,
                                          env={**os.environ, **self.env})
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._spawn)
 
         async def up() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
@@ -564,7 +568,7 @@ class Params:
     burst_entries: int = 150
     kills: int = 2
     #: kill -9 during a backup: tickets in the hub (sets the database size)
-    backup_tickets: int = 150_000
+    backup_tickets: int = 60_000
     #: clock skew of the two skewed gates (seconds)
     skew_s: float = 300.0
     seed: int = 2026

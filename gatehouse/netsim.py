@@ -19,7 +19,11 @@ class LinkCutter:
         self.cut_now = False
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
+        #: connections accepted, and refused while cut (for figures)
+        self.accepted = 0
+        self.refused = 0
 
     async def start(self) -> LinkCutter:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -43,12 +47,21 @@ class LinkCutter:
         self.cut()
         if self._server is not None:
             self._server.close()
+            # every connection's handler ends once its sockets are aborted: wait for them, so
+            # none is left to be cancelled when the loop shuts down
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         if self.cut_now:
+            self.refused += 1
             writer.transport.abort()
             return
+        self.accepted += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:

@@ -31,9 +31,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -47,7 +47,6 @@ import httpx
 
 from gatehouse.faults import (
     ADMITS,
-    FaultError,
     Gate,
     Hub,
     Params,
@@ -55,14 +54,18 @@ from gatehouse.faults import (
     add_audit,
     audit,
     faketime_library,
-    shifted_clock_env,
-    fetch_all,
     open_conflicts,
     say,
+    shifted_clock_env,
     small_disk,
     wait_until,
 )
 from gatehouse.venue import ROOT, TIMEOUT_S
+
+#: a fan waits at most this long for a decision, whatever fails (as in the upgrade drill)
+STALL_LIMIT_S = 2.0
+#: the gate's longest reconnect wait (sync.gate_client.backoff's max_delay)
+MAX_BACKOFF_S = 30.0
 
 
 # --------------------------------------------------------------------------- disk full: gate
@@ -288,7 +291,8 @@ async def clock_skew(root: Path, p: Params) -> ScenarioResult:
         r.figures["skew_s"] = p.skew_s
         for name, g in gates.items():
             want = -p.skew_s if name == "fast" else p.skew_s
-            s = await wait_until(lambda g=g: _offset_applied(g, want), f"{g.name}'s clock corrected", TIMEOUT_S * 2)
+            s = await wait_until(functools.partial(_offset_applied, g, want), f"{g.name}'s clock corrected",
+                                 TIMEOUT_S * 2)
             r.check(f"{g.name} decides on hub time (offset {want:+.0f} s)", abs(s["clock"]["offset_s"] - want) < 2,
                     f"offset {s['clock']['offset_s']:+.2f} s, round trip {s['clock']['rtt_ms']} ms")
             r.figures[f"{name}_offset_error_s"] = round(abs(s["clock"]["offset_s"] - want), 3)
@@ -331,7 +335,7 @@ async def clock_skew(root: Path, p: Params) -> ScenarioResult:
         await expect(slow, codes["E00001"], ("EXPIRED",), "a ticket whose window closed is refused")
 
         worst = 0.0
-        for name, g in gates.items():
+        for g in gates.values():
             await g.drained()
             rows = [v for v in await hub.validations(g.gate_id) if v["kind"] == "scan"]
             off = max((abs(float(v["at"]) - float(v["received_at"])) for v in rows), default=0.0)
@@ -429,8 +433,14 @@ async def hub_kill_group_commit(root: Path, p: Params) -> ScenarioResult:
             g.start()
         await asyncio.wait_for(asyncio.gather(*(g.online.wait() for g in gates)), TIMEOUT_S * 6)
         per_kill = p.burst_entries // (p.kills + 1)
-        total = lambda: sum(len(g.journal) for g in gates)  # noqa: E731
-        acked = lambda: sum(g.acked for g in gates)  # noqa: E731
+        def total() -> int:
+            return sum(len(g.journal) for g in gates)
+
+        def acked() -> int:
+            return sum(int(g.acked) for g in gates)
+
+        def stored_a_third(start: int, target: int) -> bool:
+            return acked() >= start + (target - start) // 3
         restarts: list[float] = []
         queues: list[float] = []
         async def produce(rounds: int) -> None:
@@ -445,7 +455,7 @@ async def hub_kill_group_commit(root: Path, p: Params) -> ScenarioResult:
             producer = asyncio.ensure_future(produce(per_kill))
             # kill once a third of this burst is stored, with the rest still arriving: the
             # writer is committing groups and batches are in flight
-            await wait_until(lambda s=start_acked, t=target: acked() >= s + (t - s) // 3, "a third of the burst stored",
+            await wait_until(functools.partial(stored_a_third, start_acked, target), "a third of the burst stored",
                              TIMEOUT_S * 4, step=0.002)
             queues.append(await _metric(hub, "gatehouse_hub_ingest_queue") or 0.0)
             before = acked()
@@ -558,10 +568,11 @@ async def hub_kill_backup(root: Path, p: Params) -> ScenarioResult:
         # 2. kill -9 of a ``gatehouse hub backup`` process while the hub serves
         dest = root / "cli-backup.db"
         cli_partial = dest.with_name(dest.name + ".partial")
-        proc = subprocess.Popen([sys.executable, "-m", "gatehouse", "hub", "backup", str(dest), "--data",
-                                 str(hub.data)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = await asyncio.to_thread(
+            subprocess.Popen, [sys.executable, "-m", "gatehouse", "hub", "backup", str(dest), "--data", str(hub.data)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            await wait_until(lambda: cli_partial.exists() and cli_partial.stat().st_size > 0 or proc.poll() is not None,
+            await wait_until(lambda: (cli_partial.exists() and cli_partial.stat().st_size > 0) or proc.poll() is not None,
                              "the CLI backup under way", TIMEOUT_S * 3, step=0.005)
         finally:
             proc.kill()
@@ -642,9 +653,9 @@ async def link_flap(root: Path, p: Params) -> ScenarioResult:
             while not stop.is_set():
                 n += 1
                 code = mine.pop() if n % 3 == 1 and mine else rng.choice(["NOT-A-TICKET", "GH1:AAAA", "0000000"])
-                t0 = time.monotonic()
+                t0, sent = time.monotonic(), time.time()
                 d = await g.scan(code)
-                latencies.append(time.monotonic() - t0)
+                latencies.append(max(0.0, float(d["at"]) - sent))  # on the gate: read → decided
                 decisions[d["reason"]] = decisions.get(d["reason"], 0) + 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(0.0, 1 / p.scan_rate - (time.monotonic() - t0)))
@@ -693,10 +704,13 @@ async def link_flap(root: Path, p: Params) -> ScenarioResult:
         r.figures["reconnects_count"] = sum(int(s["sync"]["connections"]) for s in statuses)
         r.check("the links really flapped", flaps[0] >= max(2, int(p.flap_s / 6)),
                 f"{flaps[0]} cuts in {r.figures['flap_s']} s, {r.figures['reconnects_count']} connections")
-        r.check("every scan was decided, none stalled", r.figures["decision_max_s"] < 2.0,
-                f"{len(latencies)} scans, slowest {r.figures['decision_max_s']} s: {decisions}")
-        r.check("no upload queue stuck: both gates drained once the link held", True,
-                f"drained {r.figures['drain_s']} s after the last heal; backlog peak {backlog_peak[0]}")
+        r.check("every scan was decided at once, whatever the link did", r.figures["decision_max_s"] < STALL_LIMIT_S,
+                f"{len(latencies)} scans, slowest {r.figures['decision_max_s']} s from the scanner to the decision:"
+                f" {decisions}")
+        r.check("no upload queue stuck: both gates drained once the link held",
+                r.figures["drain_s"] < MAX_BACKOFF_S + 15,
+                f"drained {r.figures['drain_s']} s after the last heal (reconnect backoff up to {MAX_BACKOFF_S:.0f} s);"
+                f" backlog peak {backlog_peak[0]}")
         for g in gates:
             add_audit(r, await audit(hub, g), g)
         conflicts = await open_conflicts(hub)
@@ -721,10 +735,11 @@ SCENARIOS: dict[str, Callable[[Path, Params], Awaitable[ScenarioResult]]] = {
 }
 
 
-async def run_scenario(name: str, root: Path, params: Params = Params()) -> ScenarioResult:
+async def run_scenario(name: str, root: Path, params: Params | None = None) -> ScenarioResult:
     """Run one scenario by name in ``root`` (a fresh directory)."""
+    params = params or Params()
     t0 = time.monotonic()
-    root.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     say(f"scenario {name}: starting in {root}")
     try:
         result = await SCENARIOS[name](root, params)
@@ -738,7 +753,7 @@ async def run_scenario(name: str, root: Path, params: Params = Params()) -> Scen
 
 # --------------------------------------------------------------------------- the benchmark
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = Params(flap_s=300.0)
+    d = Params(flap_s=300.0, backup_tickets=200_000)
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), default=None,
                         help="run only this scenario (repeatable)")
     parser.add_argument("--flap-s", type=float, default=d.flap_s, help="how long the link flaps (default 5 minutes)")
@@ -778,5 +793,3 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             out[f"{r.name}_{k}"] = v
     return out
 
-
-_ = (random, shutil, sqlite3, subprocess, ROOT, fetch_all, open_conflicts)

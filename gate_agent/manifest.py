@@ -23,7 +23,6 @@ released. Every attempt is journaled, refused ones too, with the cause of manual
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -36,6 +35,7 @@ import aiosqlite
 
 from gate_agent.files import private_file
 from gate_agent.journal import Journal
+from gate_agent.sqlite import Transactions
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.errors import GatehouseError
 from tickets.manifest import (
@@ -193,6 +193,7 @@ class ManifestStore:
     def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
         self.path = path
         self._db = db
+        self._tx = Transactions(db)
         #: serialises lookup → tick check → journal → tick, so two lanes cannot admit one ticket twice
         self.admit_lock = asyncio.Lock()
         self.counters = {"admitted": 0, "refused": 0, "pin_refused": 0, "lockouts": 0, "overrides": 0}
@@ -253,14 +254,12 @@ class ManifestStore:
         data = [_db_row(r) for r in rows]
         db = self._db
         try:
-            await db.execute("BEGIN IMMEDIATE")
-            await db.execute("DELETE FROM rows")
-            await db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?)", data)
-            await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                                 _meta(hub_seq, generated_at, now, len(data)))
-            await db.execute("COMMIT")
+            async with self._tx.write():
+                await db.execute("DELETE FROM rows")
+                await db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?)", data)
+                await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                     _meta(hub_seq, generated_at, now, len(data)))
         except BaseException as exc:
-            await _rollback(db)
             if isinstance(exc, sqlite3.Error):
                 raise ManifestStoreError(f"manifest replace failed: {exc}") from exc
             raise
@@ -276,16 +275,11 @@ class ManifestStore:
         data = [_db_row(r) for r in rows]
         db = self._db
         staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        async with self._tx.write():
             if first or staging is None or int(staging[0]) != hub_seq:
                 await db.execute("DELETE FROM staged")
                 await db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('staging_seq', ?)", (str(hub_seq),))
             await db.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?,?,?,?,?,?,?)", data)
-            await db.execute("COMMIT")
-        except BaseException:
-            await _rollback(db)
-            raise
         row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
         return int(row[0]) if row else 0
 
@@ -298,8 +292,7 @@ class ManifestStore:
         """
         now = time.time() if now is None else now
         db = self._db
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        async with self._tx.write():
             staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
             count_row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
             count = int(count_row[0]) if count_row else 0
@@ -313,10 +306,6 @@ class ManifestStore:
             await db.execute("DELETE FROM meta WHERE key = 'staging_seq'")
             await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", _meta(hub_seq, generated_at,
                                                                                                now, count))
-            await db.execute("COMMIT")
-        except BaseException:
-            await _rollback(db)
-            raise
         return count
 
     async def info(self) -> ManifestInfo:
@@ -379,7 +368,7 @@ class ManifestStore:
         return None if row is None else _tick(row)
 
     async def add_tick(self, number: str, ticket_id: int | None, journal_seq: int, steward_id: str, at: float) -> None:
-        await self._db.execute("INSERT OR IGNORE INTO ticks VALUES (?,?,?,?,?)",
+        await self._tx.execute("INSERT OR IGNORE INTO ticks VALUES (?,?,?,?,?)",
                                (normalize_number(number), ticket_id, journal_seq, steward_id, at))
 
     async def restore_ticks(self, entries: Iterable[JournalEntry]) -> int:
@@ -390,7 +379,7 @@ class ManifestStore:
         added = 0
         for e in entries:
             if e.kind is EntryKind.MANUAL and e.admitted and e.ticket_number:
-                cur = await self._db.execute(
+                cur = await self._tx.execute(
                     "INSERT OR IGNORE INTO ticks VALUES (?,?,?,?,?)",
                     (normalize_number(e.ticket_number), e.ticket_id, e.seq, e.staff_id or "", e.at))
                 added += max(cur.rowcount, 0)
@@ -408,7 +397,7 @@ class ManifestStore:
         """
         if not steward_id or len(steward_id) > 64:
             raise ValueError("steward_id must be 1-64 characters")
-        await self._db.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
+        await self._tx.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
 
     async def replace_stewards(self, stewards: Iterable[tuple[str, str, PinHash]]) -> int:
         """Make the steward list exactly ``(steward_id, name, pin_hash)`` as pushed by the hub.
@@ -420,22 +409,17 @@ class ManifestStore:
             if not steward_id or len(steward_id) > 64:
                 raise ValueError("steward_id must be 1-64 characters")
         db = self._db
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        async with self._tx.write():
             await db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (steward_id TEXT PRIMARY KEY)")
             await db.execute("DELETE FROM keep")
             await db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(i[0],) for i in items])
             await db.execute("DELETE FROM stewards WHERE steward_id NOT IN (SELECT steward_id FROM keep)")
             for steward_id, name, pin in items:
                 await db.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
-            await db.execute("COMMIT")
-        except BaseException:
-            await _rollback(db)
-            raise
         return len(items)
 
     async def remove_steward(self, steward_id: str) -> bool:
-        cur = await self._db.execute("DELETE FROM stewards WHERE steward_id = ?", (steward_id,))
+        cur = await self._tx.execute("DELETE FROM stewards WHERE steward_id = ?", (steward_id,))
         return cur.rowcount > 0
 
     async def steward_ids(self) -> list[str]:
@@ -460,12 +444,12 @@ class ManifestStore:
         ok = await asyncio.to_thread(verify_pin, pin, PinHash(bytes(salt), bytes(digest), n, r, p))
         if ok:
             if failures_before:
-                await self._db.execute("UPDATE stewards SET failures = 0 WHERE steward_id = ?", (steward_id,))
+                await self._tx.execute("UPDATE stewards SET failures = 0 WHERE steward_id = ?", (steward_id,))
             return PinCheck(True, name=name)
         self.counters["pin_refused"] += 1
         # Counted in one SQL statement, not from the value read above: two lanes failing at once
         # both count, and exactly one of them reaches the limit.
-        counted = await (await self._db.execute(
+        counted = await (await self._tx.execute(
             "UPDATE stewards SET failures = failures + 1 WHERE steward_id = ? RETURNING failures",
             (steward_id,))).fetchall()  # fetch all: the statement (and its write) completes now
         first = next(iter(counted), None)
@@ -473,7 +457,7 @@ class ManifestStore:
         if failures >= MAX_PIN_FAILURES:
             until = now + LOCKOUT_S
             self.counters["lockouts"] += 1
-            await self._db.execute("UPDATE stewards SET failures = 0, locked_until = ? WHERE steward_id = ?",
+            await self._tx.execute("UPDATE stewards SET failures = 0, locked_until = ? WHERE steward_id = ?",
                                    (until, steward_id))
             log.warning("steward %s locked out after %d wrong PINs", steward_id, MAX_PIN_FAILURES)
             return PinCheck(False, ManualRefusal.STEWARD_LOCKED, f"wrong PIN {MAX_PIN_FAILURES} times: locked",
@@ -617,8 +601,3 @@ async def _tick_after_journal(store: ManifestStore, number: str, ticket_id: int 
         # journal at start-up (restore_ticks). Do not refuse a fan already let through.
         log.exception("tick for journal seq %s not stored; will be restored from the journal", entry.seq)
 
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    """Roll back after any failure, cancellation included ("no transaction" is fine)."""
-    with contextlib.suppress(sqlite3.Error):
-        await db.execute("ROLLBACK")

@@ -36,7 +36,7 @@ from gate_agent.sqlite import Transactions
 from tickets.errors import GatehouseError
 from tickets.keys import KeyRing
 from tickets.model import EntryState, TicketRecord, TicketStatus, Zone
-from tickets.policy import EntryKind, EntryPolicy, Passback
+from tickets.policy import EntryPolicy, EntryRule, Passback
 from tickets.pretix import PretixEvent
 
 SCHEMA_VERSION = 4
@@ -456,4 +456,4 @@ class ReplicaReader:
         rows = self._conn.execute(
             "SELECT policy_id, name, kind, passback, wait_s, max_entries FROM policies"
         ).fetchall()
-        return {r[0]: EntryPolicy(r[0], r[1], EntryKind(r[2]), Passback(r[3]), r[4], r[5]) for r in rows}
+        return {r[0]: EntryPolicy(r[0], r[1], EntryRule(r[2]), Passback(r[3]), r[4], r[5]) for r in rows}

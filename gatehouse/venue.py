@@ -26,6 +26,7 @@ from gate_agent.config import GateConfig
 from gate_agent.sync_link import GateCredentials, SyncLink, attach_sync
 from hub.store import init_hub
 from scanners.sim import SimScanner
+from tickets.delays import fixed
 
 #: every wait in a venue scales from this (GATEHOUSE_TEST_TIMEOUT raises it on slow machines)
 TIMEOUT_S = float(os.environ.get("GATEHOUSE_TEST_TIMEOUT", "10"))
@@ -52,8 +53,7 @@ def free_port() -> int:
 
 def fast_delays() -> Iterator[float]:
     """Reconnect quickly in tests (production uses exponential backoff with jitter)."""
-    while True:
-        yield 0.1
+    return fixed(0.1)
 
 
 async def fetch_all(client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None) -> list[Any]:

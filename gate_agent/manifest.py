@@ -36,6 +36,7 @@ import aiosqlite
 from gate_agent.files import private_file
 from gate_agent.journal import Journal
 from gate_agent.sqlite import Transactions
+from tickets import manual
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.errors import GatehouseError
 from tickets.manifest import (
@@ -49,7 +50,6 @@ from tickets.manifest import (
     parse_typed,
     verify_pin,
 )
-from tickets.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -483,9 +483,6 @@ class ManualResult:
     override: bool = False
 
 
-_REFUSED_MODES = frozenset({"EMERGENCY", "CLOSED"})
-
-
 async def manual_admit(
     store: ManifestStore,
     journal: Journal,
@@ -502,9 +499,10 @@ async def manual_admit(
 ) -> ManualResult:
     """A steward admits a ticket from the manifest.
 
-    Order: gate mode → steward PIN → lookup of ``typed`` → status and tick checks → journal
-    → tick. The ``MANUAL`` entry is committed before this returns, so the caller may release
-    the turnstile only when ``result.admitted``. Every attempt is journaled; the PIN never is.
+    Order: gate mode → steward PIN → what was typed → look-up → the rules
+    (:mod:`tickets.manual`) → journal → tick. The ``MANUAL`` entry is committed before this
+    returns, so the caller may release the turnstile only when ``result.admitted``. Every
+    attempt is journaled; the PIN never is.
 
     ``override`` with a ``note`` lets a steward (on a supervisor's word) admit a ticket
     number the manifest does not hold — a ticket sold after the last manifest, say. The
@@ -514,82 +512,60 @@ async def manual_admit(
     raw = typed.encode("utf-8", "replace")
     cause = f"cause: {reason_for_manual or 'unspecified'}"
 
-    async def record(reason: str, detail: str, row: ManifestRow | None = None, number: str | None = None,
-                     admitted: bool = False) -> JournalEntry:
+    async def record(d: manual.ManualDecision, number: str | None = None) -> JournalEntry:
+        row = d.row
         return await journal.append(
-            EntryKind.MANUAL, reason=reason, ticket_id=row.ticket_id if row else None,
+            EntryKind.MANUAL, reason=d.reason, ticket_id=row.ticket_id if row else None,
             ticket_number=row.number if row else number, zone_id=row.zone_id if row else None, raw=raw,
-            mode=mode, cursor=cursor, passage=Passage.PENDING if admitted else Passage.NONE,
-            staff_id=steward_id or None, detail=f"{cause}; {detail}" if detail else cause, at=now)
+            mode=mode, cursor=cursor, passage=Passage.PENDING if d.admit else Passage.NONE,
+            staff_id=steward_id or None, detail=f"{cause}; {d.detail}" if d.detail else cause, at=now)
 
-    async def refuse(reason: str, message: str, detail: str, *, row: ManifestRow | None = None,
-                     candidates: Sequence[ManifestRow] = (), check: PinCheck | None = None) -> ManualResult:
+    async def refuse(d: manual.ManualDecision, check: PinCheck | None = None) -> ManualResult:
         store.counters["refused"] += 1
-        entry = await record(reason, detail, row)
-        log.info("manual admit refused (%s) for %r by %s: %s", reason, typed, steward_id, detail)
-        return ManualResult(False, reason, message, entry, row, tuple(candidates),
+        entry = await record(d)
+        log.info("manual admit refused (%s) for %r by %s: %s", d.reason, typed, steward_id, d.detail)
+        return ManualResult(False, d.reason, d.message, entry, d.row, d.candidates,
                             check.attempts_left if check else None, check.locked_until if check else None)
 
-    if mode in _REFUSED_MODES:
-        return await refuse(Reason.GATE_CLOSED, Reason.GATE_CLOSED.message, f"gate in {mode}")
+    if (d := manual.refused_by_mode(mode)) is not None:
+        return await refuse(d)
     check = await store.check_pin(steward_id, pin, now)
     if not check.ok:
-        refusal = ManualRefusal(check.reason)
-        return await refuse(refusal, refusal.message, check.detail, check=check)
-
+        return await refuse(manual.refused_pin(check.reason, check.detail), check)
     q = parse_typed(typed)
-    if q.kind in (QueryKind.EMPTY, QueryKind.NAME):
-        candidates = [m.row for m in await store.search(typed)] if q.kind is QueryKind.NAME else []
-        return await refuse(Reason.MALFORMED, "Type the ticket number or the code from the manifest",
-                            f"not a number or code: {q.kind}", candidates=candidates)
+    names = [m.row for m in await store.search(typed)] if q.kind is QueryKind.NAME else []
+    if (d := manual.refused_query(q, names)) is not None:
+        return await refuse(d)
 
     async with store.admit_lock:
         if q.kind is QueryKind.NUMBER:
             hit = await store.by_number(q.text)
-            matches = [hit] if hit is not None else []
+            found = [hit] if hit is not None else []
         else:  # a code (plus digits): name hits from search() are for browsing, never for admitting
-            matches = [m for m in await store.search(typed) if m.how in ("code", "code_digits")]
-        if len(matches) > 1:
-            return await refuse(ManualRefusal.AMBIGUOUS, ManualRefusal.AMBIGUOUS.message,
-                                f"{len(matches)} tickets match {typed!r}", candidates=[m.row for m in matches])
-        if matches:
-            m = matches[0]
-            row = m.row
-            if row.status != TicketState.VALID:
-                reason = Reason.REVOKED if row.status == TicketState.REVOKED else Reason.SUPERSEDED
-                return await refuse(reason, reason.message, f"manifest status {row.status}", row=row)
-            if m.tick is not None:
-                return await refuse(Reason.ALREADY_USED, "Already admitted by hand at this gate",
-                                    f"ticked by {m.tick.steward_id} at {m.tick.at:.0f} (seq {m.tick.journal_seq})",
-                                    row=row)
-            entry = await record(Reason.ADMIT, f"matched by {m.how}", row, admitted=True)
-            await _tick_after_journal(store, row.number, row.ticket_id, entry, steward_id, now)
-            store.counters["admitted"] += 1
-            return ManualResult(True, Reason.ADMIT, Reason.ADMIT.message, entry, row)
-
-        # not on the manifest
-        if not override:
-            info = await store.info()
-            why = "not on manifest" if info.hub_seq is not None else "not on manifest: no manifest received yet"
-            return await refuse(Reason.UNKNOWN, "Not on the manifest — supervisor may override with a note", why)
-        if not note.strip():
-            return await refuse(ManualRefusal.NOTE_REQUIRED, ManualRefusal.NOTE_REQUIRED.message,
-                                "override without a note")
-        if q.kind is not QueryKind.NUMBER:
-            return await refuse(Reason.UNKNOWN, "Type the full ticket number to override", "override needs a number")
-        tick = await store.tick_of(q.text)
-        if tick is not None:
-            return await refuse(Reason.ALREADY_USED, "Already admitted by hand at this gate",
-                                f"override already ticked by {tick.steward_id} (seq {tick.journal_seq})")
-        detail = f"override: {' '.join(note.split())[:200]}"
-        entry = await journal.append(
-            EntryKind.MANUAL, reason=Reason.ADMIT, ticket_number=q.text, raw=raw, mode=mode, cursor=cursor,
-            passage=Passage.PENDING, staff_id=steward_id, detail=f"{cause}; {detail}", at=now)
-        await _tick_after_journal(store, q.text, None, entry, steward_id, now)
+            found = [m for m in await store.search(typed) if m.how in ("code", "code_digits")]
+        matches = [manual.Candidate(m.row, m.how, *_tick_facts(m.tick)) for m in found]
+        override_tick = None
+        if not matches and override and q.kind is QueryKind.NUMBER:
+            tick = await store.tick_of(q.text)
+            override_tick = manual.Candidate(ManifestRow(0, q.text, "", "", 0, "", "", ""), "number",
+                                             *_tick_facts(tick)) if tick is not None else None
+        received = (await store.info()).hub_seq is not None if not matches else True
+        d = manual.judge(q, matches, override=override, note=note, manifest_received=received,
+                         override_tick=override_tick)
+        if not d.admit:
+            return await refuse(d)
+        number = q.text if d.override else d.row.number if d.row else None
+        entry = await record(d, number)
+        await _tick_after_journal(store, number or "", d.row.ticket_id if d.row else None, entry, steward_id, now)
         store.counters["admitted"] += 1
-        store.counters["overrides"] += 1
-        log.warning("manual override admit of %s by %s: %s", q.text, steward_id, note)
-        return ManualResult(True, Reason.ADMIT, "Admitted by override — go ahead", entry, override=True)
+        if d.override:
+            store.counters["overrides"] += 1
+            log.warning("manual override admit of %s by %s: %s", q.text, steward_id, note)
+        return ManualResult(True, d.reason, d.message, entry, d.row, override=d.override)
+
+
+def _tick_facts(tick: Tick | None) -> tuple[str | None, float | None, int | None]:
+    return (tick.steward_id, tick.at, tick.journal_seq) if tick is not None else (None, None, None)
 
 
 async def _tick_after_journal(store: ManifestStore, number: str, ticket_id: int | None, entry: JournalEntry,

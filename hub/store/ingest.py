@@ -258,7 +258,7 @@ def store_entries(conn: Connection, db: Database, gate_id: str, entries: list[Jo
     for e in passages:
         if e.passage is Passage.NOT_PASSED:
             result.not_passed.append(e)
-            _not_passed(conn, gate_id, e.ref_seq, now)
+            _not_passed(conn, gate_id, e.ref_seq or 0, now)
             if e.ticket_id is not None:
                 touched.add(e.ticket_id)
                 events.append((e.ticket_id, {"ticket_id": e.ticket_id, "zone_id": e.zone_id, "gate_id": gate_id,

@@ -26,6 +26,8 @@ from gate_agent.config import GateConfig
 from gate_agent.sync_link import GateCredentials, SyncLink, attach_sync
 from hub.store import init_hub
 from scanners.sim import SimScanner
+from tickets.delays import fixed
+from tickets.reasons import Reason
 
 #: every wait in a venue scales from this (GATEHOUSE_TEST_TIMEOUT raises it on slow machines)
 TIMEOUT_S = float(os.environ.get("GATEHOUSE_TEST_TIMEOUT", "10"))
@@ -52,8 +54,7 @@ def free_port() -> int:
 
 def fast_delays() -> Iterator[float]:
     """Reconnect quickly in tests (production uses exponential backoff with jitter)."""
-    while True:
-        yield 0.1
+    return fixed(0.1)
 
 
 async def fetch_all(client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None) -> list[Any]:
@@ -157,7 +158,7 @@ class Gate:
         await self.scanner.feed(payload)
         await eventually(lambda: any(r["seq"] > before for r in lane.recent), what=f"decision at {self.gate_id}")
         reason = next(r["reason"] for r in lane.recent if r["seq"] > before)
-        if reason.startswith("ADMIT") and walk:
+        if Reason(reason).admits and walk:
             await eventually(lambda: self.turnstile.action_names().count("release") > passed_before
                              or self.turnstile.emergency, what="the unlock")
             self.turnstile.walk_through()

@@ -168,7 +168,7 @@ def import_tickets(
     report = ImportReport()
     rows = _parse(data, fmt, report)
     total = max(1, data.count(b"\n")) if fmt != "json" else None
-    meta = dict(db.read_sync(lambda c: c.exec_driver_sql("SELECT key, value FROM meta").fetchall()))
+    meta: dict[str, str] = dict(db.read_sync(lambda c: c.exec_driver_sql("SELECT key, value FROM meta").fetchall()))
     default_from = float(meta.get("default_valid_from", 0))
     default_until = float(meta.get("default_valid_until", U32_MAX))
     seen_ext: set[str] = set()

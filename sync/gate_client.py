@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -27,21 +26,9 @@ from sync import messages as m
 from sync import session as s
 from sync.backend import GateOwner
 from sync.errors import GateRefused, LocalProtocolError
+from tickets.delays import backoff
 
 log = logging.getLogger(__name__)
-
-
-def backoff(initial: float = 0.5, factor: float = 2.0, max_delay: float = 30.0,
-            rng: Callable[[], float] = random.random) -> Iterator[float]:
-    """Exponential backoff with full jitter: the n-th delay is uniform in [0, min(max, initial·factorⁿ)].
-
-    Full jitter spreads 200 gates that lost the hub at the same instant over the window, so a
-    restarted hub is not hit by all of them at once.
-    """
-    ceiling = initial
-    while True:
-        yield rng() * ceiling
-        ceiling = min(max_delay, ceiling * factor)
 
 
 def ssl_context(url: str, ca_file: str | None) -> ssl.SSLContext | None:

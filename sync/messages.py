@@ -27,7 +27,7 @@ from sync.errors import RemoteProtocolError
 from tickets.barcode import KEY_BYTES as BARCODE_KEY_BYTES
 from tickets.entry import JournalEntry
 from tickets.model import TicketRecord, TicketStatus, Zone
-from tickets.policy import EntryKind, EntryPolicy, Passback
+from tickets.policy import EntryPolicy, EntryRule, Passback
 
 #: Protocol versions this code speaks. v2 adds zlib-compressed binary frames for large
 #: messages and the ``compressed`` flag in ``hello``. v3 adds ``entry`` changes (another
@@ -235,7 +235,7 @@ def policy_to_wire(p: EntryPolicy) -> dict[str, Any]:
 def policy_from_wire(v: Any) -> EntryPolicy:
     d = _obj(v, "policy")
     try:
-        kind = EntryKind(_str(d, "kind", "single"))
+        kind = EntryRule(_str(d, "kind", "single"))
         passback = Passback(_str(d, "passback", "none"))
     except ValueError as exc:
         raise _bad("policy", str(exc)) from None

@@ -59,7 +59,7 @@ def tickets_csv(rows: int, zones: Sequence[str] = ("North", "South", "East", "We
 
 
 def quick_delays() -> Iterator[float]:
-    return backoff(0.2, 2.0, 2.0)
+    return backoff(0.2, 2.0, 2.0)  # quick, jittered
 
 
 # --------------------------------------------------------------------------- the hub process

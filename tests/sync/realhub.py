@@ -57,8 +57,15 @@ class NotifyingBackend(MemoryHubBackend):
     def __init__(self, changes: Changes) -> None:
         super().__init__()
         self.changes = changes
+        #: set: batches that arrive are never stored (work in flight when the hub dies)
+        self.stalled = asyncio.Event()
+        self.stalled_batches = 0
 
     async def ingest(self, gate_id: str, entries: Sequence[JournalEntry]) -> IngestResult:
+        if self.stalled.is_set():
+            self.stalled_batches += 1
+            self.changes.notify()
+            await asyncio.Event().wait()  # until the connection is dropped with the hub
         r = self.ingest_now(gate_id, entries)
         self.changes.notify()
         return r

@@ -33,14 +33,19 @@ from tickets.reasons import Reason
 TIMEOUT_S = float(os.environ.get("GATEHOUSE_TEST_TIMEOUT", "10"))
 
 
-async def eventually(condition: Callable[[], object], timeout: float = TIMEOUT_S, what: str = "condition") -> None:
-    """Wait (yielding to the loop) until ``condition()`` is truthy; fail after ``timeout``."""
+async def eventually(condition: Callable[[], object], timeout: float = TIMEOUT_S, what: str = "condition",
+                     step_s: float = 0.005) -> None:
+    """Wait (yielding to the loop) until ``condition()`` is truthy; fail after ``timeout``.
+
+    The one wait of the suite, the demo and the benchmarks (which pass a smaller ``step_s``
+    when they time what they wait for). Raises TimeoutError naming ``what``.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(step_s)
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout holding this package
 EVENT_ID = 4242

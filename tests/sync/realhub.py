@@ -20,13 +20,11 @@ from sync.gate_client import GateClient
 from sync.hub_route import GateRegistry, add_gate_route
 from sync.memory import MemoryHubBackend
 from sync.merge import merge_ticket
+from tests.conftest import TIMEOUT_S  # the one timeout scale
 from tests.sync.harness import MemoryGate
 from tickets.entry import JournalEntry
 from tickets.model import TicketRecord, Zone
 from tickets.policy import EntryPolicy
-
-#: Every wait in the transport tests scales from this.
-TIMEOUT_S = 10.0
 
 
 class Changes:

@@ -64,8 +64,13 @@ def render_readiness_pdf(report: Report) -> bytes:
         subjects = sorted({ln.subject for ln in mine})
         clean = [s for s in subjects if all(ln.status == "ok" for ln in mine if ln.subject == s)]
         pdf.set_font(family, "B", 11)
-        pdf.cell(0, 6, text(f"{title}: ✔ {len(clean)} of {len(subjects)} pass every check"), new_x="LMARGIN",
+        pdf.cell(0, 6, text(f"{title}: {len(clean)} of {len(subjects)} pass every check"), new_x="LMARGIN",
                  new_y="NEXT")
+        if scope == "zone":  # tickets against capacity, every zone, in one paragraph
+            pdf.set_font(family, "", 7)
+            pdf.multi_cell(0, 3.5, text(" · ".join(f"{ln.subject.removeprefix('zone ')}: {ln.detail}"
+                                                   for ln in mine if ln.check == "capacity")[:3000]),
+                           new_x="LMARGIN", new_y="NEXT")
         shown = 0
         attention = [ln for ln in mine if ln.status != "ok"]
         for ln in attention:

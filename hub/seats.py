@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from hub.errors import BadInput, NotFound
 from hub.store.base import Principal, audit, execute, one, rows
-from tickets.seats import Holding, OverCapacity, SeatClash, double_sold, over_capacity
+from tickets.seats import Holding, OverCapacity, SeatClash, double_sold, over_capacity, seat_key
 
 if TYPE_CHECKING:
     from hub.store import HubStore
@@ -26,10 +26,19 @@ LISTED = 200
 
 
 def read_holdings(conn: Connection) -> tuple[list[Holding], set[int]]:
-    """Every valid ticket with a seat, and the zones whose seats are shared."""
+    """The valid tickets that share a seat with another (only those: the rules in
+    :func:`tickets.seats.double_sold` decide), and the zones whose seats are shared.
+
+    Every valid seated ticket's zone and seat is read once and keyed as the rules key it; a
+    :class:`Holding` is built only for a place held more than once (a 60,000-seat venue with
+    a handful of double sales builds a handful)."""
     shared = {int(z) for (z,) in rows(conn, "SELECT zone_id FROM zones WHERE shared_seats = 1")}
-    held = [Holding(int(t), str(n), int(z), str(s)) for t, n, z, s in rows(
-        conn, "SELECT ticket_id, number, zone_id, seat FROM tickets WHERE status = 'valid' AND seat != ''")]
+    places: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
+    for r in conn.exec_driver_sql("SELECT ticket_id, number, zone_id, seat FROM tickets"
+                                  " WHERE status = 'valid' AND seat != ''"):
+        places.setdefault((r[2], seat_key(r[3])), []).append(r)
+    held = [Holding(int(t), str(n), int(z), str(s)) for group in places.values() if len(group) > 1
+            for t, n, z, s in group]
     return held, shared
 
 

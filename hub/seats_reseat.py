@@ -132,9 +132,14 @@ class _Plan:
         b = self.before
         return (self.zone_id, self.seat, self.policy_id, self.bkey) != (b[2], b[10], b[3], b[13])
 
-    @property
-    def reseated(self) -> bool:
-        return (self.zone_id, seat_key(self.seat)) != (self.before[2], seat_key(self.before[10]))
+    #: the seat (zone, place) changes: set once by :meth:`settle` (read many times by the seat check)
+    reseated: bool = False
+    place: tuple[int, str] = (0, "")
+
+    def settle(self) -> _Plan:
+        self.place = (self.zone_id, seat_key(self.seat))
+        self.reseated = self.place != (self.before[2], seat_key(self.before[10]))
+        return self
 
 
 @dataclass(slots=True)
@@ -433,7 +438,7 @@ def _resolve(conn: Connection, parsed: list[tuple[int, MoveLine]], report: Resea
                                    " ignoring letter case)", number)
                 continue
             barcode_line[bkey] = line
-        plan = _Plan(line, tid, number, t, zone_id, seat, policy_id, mv.barcode, bkey)
+        plan = _Plan(line, tid, number, t, zone_id, seat, policy_id, mv.barcode, bkey).settle()
         if plan.changed and int(t[6]) >= 0xFFFF:
             report.error(line, f"ticket {number} has been changed too often (serial exhausted)", number)
             continue
@@ -443,21 +448,27 @@ def _resolve(conn: Connection, parsed: list[tuple[int, MoveLine]], report: Resea
 
 def _check_seats(conn: Connection, plans: list[_Plan], report: ReseatReport, *, partial: bool) -> list[_Plan]:
     """Refuse every line that would leave its seat held twice; with ``partial`` the survivors
-    are checked again (a swap whose other half was refused no longer frees the seat)."""
-    zones = sorted({p.zone_id for p in plans if p.reseated and p.seat})
-    if not zones:
-        return plans
+    are checked again (a swap whose other half was refused no longer frees the seat).
+
+    Only the seats the file moves tickets *onto* are judged (by :func:`tickets.seats.double_sold`
+    over who would hold each of them), so a 20,000-move file against a 60,000-seat venue reads
+    each ticket's zone and seat once and builds nothing for the seats nobody moves onto."""
     shared = {int(z) for (z,) in rows(conn, "SELECT zone_id FROM zones WHERE shared_seats = 1")}
+    targets = {p.place for p in plans if p.reseated and p.seat and p.zone_id not in shared}
+    if not targets:
+        return plans
     names = dict(rows(conn, "SELECT zone_id, name FROM zones"))
-    staying: list[Holding] = []
+    zones = sorted({z for z, _k in targets})
+    there: list[Holding] = []  # valid tickets on a target seat now
     for part in _parts(zones):
-        staying += [Holding(int(t), str(n), int(z), str(s)) for t, n, z, s in driver_rows(
-            conn, f"SELECT ticket_id, number, zone_id, seat FROM tickets WHERE status = 'valid' AND seat != ''"
-                  f" AND zone_id IN {marks(len(part))}", part)]
+        for t, n, z, s in driver_rows(conn, f"SELECT ticket_id, number, zone_id, seat FROM tickets WHERE status ="
+                                            f" 'valid' AND seat != '' AND zone_id IN {marks(len(part))}", part):
+            if (z, seat_key(s)) in targets:
+                there.append(Holding(int(t), str(n), int(z), str(s)))
     while True:
         moving = {p.ticket_id: p for p in plans}
-        final = [h for h in staying if h.ticket_id not in moving]
-        final += [Holding(p.ticket_id, p.number, p.zone_id, p.seat) for p in plans if p.seat]
+        final = [h for h in there if h.ticket_id not in moving]
+        final += [Holding(p.ticket_id, p.number, p.zone_id, p.seat) for p in plans if p.seat and p.place in targets]
         bad: dict[int, str] = {}
         for clash in double_sold(final, shared):
             for h in clash.tickets:

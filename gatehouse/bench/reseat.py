@@ -26,7 +26,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gatehouse.bench.kit import Hub, LightGate, load_average, pct, progress, rss_mb, start_light_gates, until
+from gatehouse.bench.kit import (
+    Hub,
+    LightGate,
+    load_average,
+    pct,
+    progress,
+    rss_mb,
+    start_light_gates,
+    until,
+)
 from sync import messages as m
 
 ZONES = ("North", "South", "East", "West")

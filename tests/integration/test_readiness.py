@@ -34,6 +34,14 @@ async def report_until(venue: Venue, pred: Callable[[dict[str, Any]], bool], wha
             await asyncio.sleep(0.2)
 
 
+def pdf_text(path: Path, body: bytes) -> tuple[str, str]:
+    """The PDF's text (pdftotext) and its pdfinfo, as a person printing it would get them."""
+    path.write_bytes(body)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    return text.stdout, info.stdout
+
+
 def failing(body: dict[str, Any]) -> set[str]:
     return {ln["key"] for ln in body["lines"] if ln["status"] == "fail"}
 
@@ -86,11 +94,8 @@ async def test_readiness_is_ready_then_not_ready_and_a_named_supervisors_waiver_
             assert audit[0]["target"] == f"zone:{zone}:seats" and audit[0]["detail"]["supervisor"] == "Ada Byron"
             pdf = await c.get("/api/v1/readiness.pdf")
             assert pdf.status_code == 200 and pdf.headers["X-Readiness"] == "READY"
-        (tmp_path / "r.pdf").write_bytes(pdf.content)
-        text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"], capture_output=True,
-                              text=True, check=True).stdout
+        text, info = await asyncio.to_thread(pdf_text, tmp_path / "r.pdf", pdf.content)
         assert "READY" in text and "Ada Byron" in text and "Supervisor (name)" in text
-        info = subprocess.run(["pdfinfo", str(tmp_path / "r.pdf")], capture_output=True, text=True, check=True).stdout
         assert re.search(r"^Pages:\s+1$", info, re.M), info
 
         # withdrawn: NOT READY until the clash is really resolved (one ticket revoked)

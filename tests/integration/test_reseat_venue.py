@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gatehouse.venue import Gate, Venue
-from tests.conftest import TIMEOUT_S
+from tests.conftest import TIMEOUT_S, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -90,12 +90,9 @@ async def test_5000_moves_under_live_scanning_supersede_old_codes_and_admit_new_
                 assert t["serial"] == 0 and t["seat"] == venue.ticket(n)["seat"]
         for g in (north, south, both):
             assert g.agent.journal is not None
-            await asyncio.wait_for(_drained(g), TIMEOUT_S * 2)
+            await eventually(lambda g=g: g.agent.sync_status()["backlog"] == 0, timeout=TIMEOUT_S * 2,  # type: ignore[misc]
+                             what=f"{g.gate_id} drained")
             assert await venue.hub_count(g.gate_id) == g.agent.journal.last_seq
     finally:
         await venue.close()
 
-
-async def _drained(g: Gate) -> None:
-    while g.agent.sync_status()["backlog"] != 0:
-        await asyncio.sleep(0.05)

@@ -60,6 +60,8 @@ ONLINE_WINDOW_S = 30.0
 MAX_CLOCK_SKEW_S = 2.0
 #: how often the reporter writes what it learnt into gates.info
 REPORT_EVERY_S = 5.0
+#: an unchanged replica position is written again after this long (so its age stays recent)
+REWRITE_S = 60.0
 #: double-sold seats named in one zone's line (the seats page lists them all)
 SEATS_NAMED = 5
 _TURNSTILE_BAD = ("turnstile_fault", "turnstile_tamper", "turnstile_alarm")
@@ -464,6 +466,8 @@ class GateReporter:
         self.app = app
         self.every_s = every_s
         self._skew: dict[str, float] = {}
+        #: gate -> (replica seq, when written): an unchanged position is rewritten only every REWRITE_S
+        self._written: dict[str, tuple[int, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
 
@@ -509,9 +513,14 @@ class GateReporter:
         if registry is not None and registry.connections:
             hub_seq = await store.current_seq()
             for gate_id, conn in list(registry.connections.items()):
-                if conn.session.live:
-                    updates.setdefault(gate_id, {})["replica"] = {"seq": int(conn.session.sent_seq),
-                                                                  "hub_seq": hub_seq, "at": now}
+                if not conn.session.live:
+                    continue
+                seq = int(conn.session.sent_seq)
+                last = self._written.get(gate_id)
+                if last is not None and last[0] == seq and now - last[1] < REWRITE_S:
+                    continue
+                self._written[gate_id] = (seq, now)
+                updates.setdefault(gate_id, {})["replica"] = {"seq": seq, "hub_seq": hub_seq, "at": now}
         await merge_gate_info(store, updates)
 
 

@@ -29,10 +29,12 @@ from typing import Any
 from gatehouse.bench.kit import (
     Hub,
     LightGate,
+    cpu_s,
     load_average,
     pct,
     progress,
     rss_mb,
+    self_cpu_s,
     start_light_gates,
     until,
 )
@@ -110,6 +112,7 @@ async def _bench(hub: Hub, args: argparse.Namespace) -> dict[str, Any]:
     body = move_file(args.moves)
     async with hub.process.admin_client() as c:
         c.timeout = 600
+        hub_cpu0, own_cpu0 = cpu_s(hub.pid), self_cpu_s()
         t0 = time.perf_counter()
         r = await c.post("/api/v1/tickets/reseat", content=body, headers={"Content-Type": "text/csv"})
         apply_s = time.perf_counter() - t0
@@ -121,6 +124,7 @@ async def _bench(hub: Hub, args: argparse.Namespace) -> dict[str, Any]:
     committed = float(changes["changes"][0]["at"]) + float(report["seconds"])
     progress("reseat", f"applied in {apply_s:.2f} s; waiting for every gate")
     await until(lambda: all(len(g.arrived) == len(watch) for g in gates), 300.0, "every gate to hold every move")
+    hub_cpu, own_cpu = cpu_s(hub.pid) - hub_cpu0, self_cpu_s() - own_cpu0
     latencies_ms = [max(0.0, (t - committed) * 1000) for g in gates for t in g.arrived.values()]
     last_ms = max(latencies_ms)
     for g in gates:
@@ -131,4 +135,7 @@ async def _bench(hub: Hub, args: argparse.Namespace) -> dict[str, Any]:
         "superseded_at_gates_p99_ms": round(pct(latencies_ms, 0.99), 1),
         "superseded_at_gates_max_ms": round(last_ms, 1),
         "hub_rss_mb": round(rss_mb(hub.pid), 1),
+        # where the CPU went from the request to the last gate: the hub process (validate, apply,
+        # encode the rows once per gate) and this process (the lightweight gates decoding them)
+        "hub_cpu_s": round(hub_cpu, 2), "gates_cpu_s": round(own_cpu, 2),
     }

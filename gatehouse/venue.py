@@ -215,7 +215,7 @@ class Venue:
 
     async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0,
                        status_port: int | None = None, hub_url: str | None = None,
-                       protocol: tuple[int, int] | None = None) -> Gate:
+                       protocol: tuple[int, int] | None = None, manifest_refresh_s: float = 300.0) -> Gate:
         """Register, enrol and start a gate. ``hub_url`` routes its sync link elsewhere (a
         :class:`gatehouse.netsim.LinkCutter`); ``protocol`` narrows the versions it speaks."""
         async with self.hub.admin_client() as c:
@@ -233,7 +233,7 @@ class Venue:
         save_enrolment(data, link_url, body)
         await seed_replica(data / "replica.sqlite3", body["event"])
         cfg = GateConfig(gate_id=gate_id, data_dir=data, passage_timeout_s=passage_timeout_s,
-                         status_port=status_port or 0, protocol=protocol)
+                         status_port=status_port or 0, protocol=protocol, manifest_refresh_s=manifest_refresh_s)
         return await self._start_gate(cfg, GateCredentials(gate_id, token, link_url),
                                       serve_status=status_port is not None)
 

@@ -87,8 +87,9 @@ class HubStore(EventMixin, ZonesMixin, TicketsMixin, ChangesMixin, GatesMixin, I
         """Import a CSV/JSON/JSONL file (see :mod:`hub.importer`); off the event loop, chunk by chunk."""
         report = await asyncio.to_thread(import_tickets, self.db, data, fmt, clock=self.clock)
         self._poke()
-        await self.record_audit(actor, "import", name or "body",
-                                {k: v for k, v in report.to_json().items() if k != "errors"})
+        detail = {k: v for k, v in report.to_json().items() if k not in ("errors", "mismatches")}
+        detail["double_sold_count"] = (report.mismatches or {}).get("double_sold_count", 0)
+        await self.record_audit(actor, "import", name or "body", detail)
         return report
 
     async def changed(self) -> None:

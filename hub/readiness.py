@@ -50,7 +50,7 @@ from hub.store.base import Principal, audit, current_seq, execute, one, rows
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from hub.store import HubStore, IngestResult
+    from hub.store import HubStore, StoredBatch
 
 log = logging.getLogger(__name__)
 
@@ -471,7 +471,7 @@ class GateReporter:
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
 
-    def on_ingest(self, result: IngestResult) -> None:
+    def on_ingest(self, result: StoredBatch) -> None:
         if not result.stored:
             return
         gate_id = result.stored[0].gate_id

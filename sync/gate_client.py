@@ -58,6 +58,7 @@ class GateClient:
         self.clock = clock
         self.wall_clock = wall_clock
         self.last_message_at: float | None = None
+        self.last_version: int | None = None
         self.state_since: float = wall_clock()
         self.state = "offline"
         self.last_refusal: str | None = None
@@ -78,7 +79,9 @@ class GateClient:
         sess = self.session
         return {
             "state": self.state, "state_since": self.state_since, "hub_url": self.url,
-            "protocol_version": sess.version, "hub_epoch": sess.hub_epoch, "cursor": sess.cursor,
+            # the version of this connection, or of the last one that got as far as a hello reply
+            "protocol_version": sess.version if sess.version is not None else self.last_version,
+            "hub_epoch": sess.hub_epoch, "cursor": sess.cursor,
             "journal_seq": sess.journal_seq, "acked": sess.acked, "backed_up": sess.backed_up,
             "backlog": max(0, sess.journal_seq - sess.acked), "last_message_at": self.last_message_at,
             "connections": self.connections, "protocol_errors": sess.errors, "retransmits": sess.retransmits,
@@ -193,6 +196,7 @@ class GateClient:
         o = self.owner
         for ev in events:
             if isinstance(ev, s.HelloAccepted):
+                self.last_version = ev.version
                 if ev.replica_sync == "deltas":
                     await o.on_hub_epoch(ev.hub_epoch)  # after a snapshot: once it is complete
                 if ev.event and (on_info := getattr(o, "on_event_info", None)) is not None:

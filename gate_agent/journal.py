@@ -11,7 +11,6 @@ backup*. Until the hub says so, nothing leaves the gate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 import aiosqlite
 
 from gate_agent.files import private_file
+from gate_agent.sqlite import Transactions
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.errors import GatehouseError
 
@@ -69,6 +69,8 @@ class Journal:
         self.path = path
         self.gate_id = gate_id
         self._db = db
+        #: every write goes through it (one transaction at a time on this connection)
+        self._tx = Transactions(db)
         self._last_seq = last_seq
         self._lock = asyncio.Lock()
         self._clock = clock
@@ -130,7 +132,7 @@ class Journal:
             )
             try:
                 # One statement in autocommit mode is one transaction: durable on return.
-                await self._db.execute(f"INSERT INTO journal ({_COLS}) VALUES ({','.join('?' * 16)})", _row(entry))
+                await self._tx.execute(f"INSERT INTO journal ({_COLS}) VALUES ({','.join('?' * 16)})", _row(entry))
             except Exception as exc:
                 if self.on_failure is not None:
                     self.on_failure(exc)
@@ -162,7 +164,7 @@ class Journal:
         Raises :class:`JournalError` if it cannot be recorded (a full disk): nothing is lost by
         that — the hub says again what it holds at the next hello — but the caller must know."""
         try:
-            await self._db.execute("UPDATE journal_meta SET value = ? WHERE key = 'acked_seq'",
+            await self._tx.execute("UPDATE journal_meta SET value = ? WHERE key = 'acked_seq'",
                                    (min(seq, self._last_seq),))
         except Exception as exc:
             raise JournalError(f"hub ack not recorded: {exc}") from exc
@@ -174,16 +176,9 @@ class Journal:
         """Delete entries the hub has confirmed inside a completed backup. Returns rows deleted."""
         async with self._lock:
             limit = min(backed_up_seq, await self.acked_seq())
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._db.execute("UPDATE journal_meta SET value = max(value, ?) WHERE key = 'prunable_seq'",
-                                       (limit,))
-                cur = await self._db.execute("DELETE FROM journal WHERE seq <= ?", (limit,))
-                await self._db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._db.execute("ROLLBACK")
-                raise
+            async with self._tx.write() as db:
+                await db.execute("UPDATE journal_meta SET value = max(value, ?) WHERE key = 'prunable_seq'", (limit,))
+                cur = await db.execute("DELETE FROM journal WHERE seq <= ?", (limit,))
             return cur.rowcount
 
     async def count(self) -> int:

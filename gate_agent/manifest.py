@@ -23,7 +23,6 @@ released. Every attempt is journaled, refused ones too, with the cause of manual
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -36,6 +35,8 @@ import aiosqlite
 
 from gate_agent.files import private_file
 from gate_agent.journal import Journal
+from gate_agent.sqlite import Transactions
+from tickets import manual
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.errors import GatehouseError
 from tickets.manifest import (
@@ -49,7 +50,6 @@ from tickets.manifest import (
     parse_typed,
     verify_pin,
 )
-from tickets.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,7 @@ class ManifestStore:
     def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
         self.path = path
         self._db = db
+        self._tx = Transactions(db)
         #: serialises lookup → tick check → journal → tick, so two lanes cannot admit one ticket twice
         self.admit_lock = asyncio.Lock()
         self.counters = {"admitted": 0, "refused": 0, "pin_refused": 0, "lockouts": 0, "overrides": 0}
@@ -253,14 +254,12 @@ class ManifestStore:
         data = [_db_row(r) for r in rows]
         db = self._db
         try:
-            await db.execute("BEGIN IMMEDIATE")
-            await db.execute("DELETE FROM rows")
-            await db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?)", data)
-            await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                                 _meta(hub_seq, generated_at, now, len(data)))
-            await db.execute("COMMIT")
+            async with self._tx.write():
+                await db.execute("DELETE FROM rows")
+                await db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?)", data)
+                await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                     _meta(hub_seq, generated_at, now, len(data)))
         except BaseException as exc:
-            await _rollback(db)
             if isinstance(exc, sqlite3.Error):
                 raise ManifestStoreError(f"manifest replace failed: {exc}") from exc
             raise
@@ -276,16 +275,11 @@ class ManifestStore:
         data = [_db_row(r) for r in rows]
         db = self._db
         staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        async with self._tx.write():
             if first or staging is None or int(staging[0]) != hub_seq:
                 await db.execute("DELETE FROM staged")
                 await db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('staging_seq', ?)", (str(hub_seq),))
             await db.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?,?,?,?,?,?,?)", data)
-            await db.execute("COMMIT")
-        except BaseException:
-            await _rollback(db)
-            raise
         row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
         return int(row[0]) if row else 0
 
@@ -298,8 +292,7 @@ class ManifestStore:
         """
         now = time.time() if now is None else now
         db = self._db
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        async with self._tx.write():
             staging = await (await db.execute("SELECT value FROM meta WHERE key = 'staging_seq'")).fetchone()
             count_row = await (await db.execute("SELECT count(*) FROM staged")).fetchone()
             count = int(count_row[0]) if count_row else 0
@@ -313,10 +306,6 @@ class ManifestStore:
             await db.execute("DELETE FROM meta WHERE key = 'staging_seq'")
             await db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", _meta(hub_seq, generated_at,
                                                                                                now, count))
-            await db.execute("COMMIT")
-        except BaseException:
-            await _rollback(db)
-            raise
         return count
 
     async def info(self) -> ManifestInfo:
@@ -379,7 +368,7 @@ class ManifestStore:
         return None if row is None else _tick(row)
 
     async def add_tick(self, number: str, ticket_id: int | None, journal_seq: int, steward_id: str, at: float) -> None:
-        await self._db.execute("INSERT OR IGNORE INTO ticks VALUES (?,?,?,?,?)",
+        await self._tx.execute("INSERT OR IGNORE INTO ticks VALUES (?,?,?,?,?)",
                                (normalize_number(number), ticket_id, journal_seq, steward_id, at))
 
     async def restore_ticks(self, entries: Iterable[JournalEntry]) -> int:
@@ -390,7 +379,7 @@ class ManifestStore:
         added = 0
         for e in entries:
             if e.kind is EntryKind.MANUAL and e.admitted and e.ticket_number:
-                cur = await self._db.execute(
+                cur = await self._tx.execute(
                     "INSERT OR IGNORE INTO ticks VALUES (?,?,?,?,?)",
                     (normalize_number(e.ticket_number), e.ticket_id, e.seq, e.staff_id or "", e.at))
                 added += max(cur.rowcount, 0)
@@ -408,7 +397,7 @@ class ManifestStore:
         """
         if not steward_id or len(steward_id) > 64:
             raise ValueError("steward_id must be 1-64 characters")
-        await self._db.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
+        await self._tx.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
 
     async def replace_stewards(self, stewards: Iterable[tuple[str, str, PinHash]]) -> int:
         """Make the steward list exactly ``(steward_id, name, pin_hash)`` as pushed by the hub.
@@ -420,22 +409,17 @@ class ManifestStore:
             if not steward_id or len(steward_id) > 64:
                 raise ValueError("steward_id must be 1-64 characters")
         db = self._db
-        try:
-            await db.execute("BEGIN IMMEDIATE")
+        async with self._tx.write():
             await db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (steward_id TEXT PRIMARY KEY)")
             await db.execute("DELETE FROM keep")
             await db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(i[0],) for i in items])
             await db.execute("DELETE FROM stewards WHERE steward_id NOT IN (SELECT steward_id FROM keep)")
             for steward_id, name, pin in items:
                 await db.execute(_UPSERT_STEWARD, (steward_id, name, pin.salt, pin.digest, pin.n, pin.r, pin.p))
-            await db.execute("COMMIT")
-        except BaseException:
-            await _rollback(db)
-            raise
         return len(items)
 
     async def remove_steward(self, steward_id: str) -> bool:
-        cur = await self._db.execute("DELETE FROM stewards WHERE steward_id = ?", (steward_id,))
+        cur = await self._tx.execute("DELETE FROM stewards WHERE steward_id = ?", (steward_id,))
         return cur.rowcount > 0
 
     async def steward_ids(self) -> list[str]:
@@ -460,12 +444,12 @@ class ManifestStore:
         ok = await asyncio.to_thread(verify_pin, pin, PinHash(bytes(salt), bytes(digest), n, r, p))
         if ok:
             if failures_before:
-                await self._db.execute("UPDATE stewards SET failures = 0 WHERE steward_id = ?", (steward_id,))
+                await self._tx.execute("UPDATE stewards SET failures = 0 WHERE steward_id = ?", (steward_id,))
             return PinCheck(True, name=name)
         self.counters["pin_refused"] += 1
         # Counted in one SQL statement, not from the value read above: two lanes failing at once
         # both count, and exactly one of them reaches the limit.
-        counted = await (await self._db.execute(
+        counted = await (await self._tx.execute(
             "UPDATE stewards SET failures = failures + 1 WHERE steward_id = ? RETURNING failures",
             (steward_id,))).fetchall()  # fetch all: the statement (and its write) completes now
         first = next(iter(counted), None)
@@ -473,7 +457,7 @@ class ManifestStore:
         if failures >= MAX_PIN_FAILURES:
             until = now + LOCKOUT_S
             self.counters["lockouts"] += 1
-            await self._db.execute("UPDATE stewards SET failures = 0, locked_until = ? WHERE steward_id = ?",
+            await self._tx.execute("UPDATE stewards SET failures = 0, locked_until = ? WHERE steward_id = ?",
                                    (until, steward_id))
             log.warning("steward %s locked out after %d wrong PINs", steward_id, MAX_PIN_FAILURES)
             return PinCheck(False, ManualRefusal.STEWARD_LOCKED, f"wrong PIN {MAX_PIN_FAILURES} times: locked",
@@ -499,9 +483,6 @@ class ManualResult:
     override: bool = False
 
 
-_REFUSED_MODES = frozenset({"EMERGENCY", "CLOSED"})
-
-
 async def manual_admit(
     store: ManifestStore,
     journal: Journal,
@@ -518,9 +499,10 @@ async def manual_admit(
 ) -> ManualResult:
     """A steward admits a ticket from the manifest.
 
-    Order: gate mode → steward PIN → lookup of ``typed`` → status and tick checks → journal
-    → tick. The ``MANUAL`` entry is committed before this returns, so the caller may release
-    the turnstile only when ``result.admitted``. Every attempt is journaled; the PIN never is.
+    Order: gate mode → steward PIN → what was typed → look-up → the rules
+    (:mod:`tickets.manual`) → journal → tick. The ``MANUAL`` entry is committed before this
+    returns, so the caller may release the turnstile only when ``result.admitted``. Every
+    attempt is journaled; the PIN never is.
 
     ``override`` with a ``note`` lets a steward (on a supervisor's word) admit a ticket
     number the manifest does not hold — a ticket sold after the last manifest, say. The
@@ -530,82 +512,60 @@ async def manual_admit(
     raw = typed.encode("utf-8", "replace")
     cause = f"cause: {reason_for_manual or 'unspecified'}"
 
-    async def record(reason: str, detail: str, row: ManifestRow | None = None, number: str | None = None,
-                     admitted: bool = False) -> JournalEntry:
+    async def record(d: manual.ManualDecision, number: str | None = None) -> JournalEntry:
+        row = d.row
         return await journal.append(
-            EntryKind.MANUAL, reason=reason, ticket_id=row.ticket_id if row else None,
+            EntryKind.MANUAL, reason=d.reason, ticket_id=row.ticket_id if row else None,
             ticket_number=row.number if row else number, zone_id=row.zone_id if row else None, raw=raw,
-            mode=mode, cursor=cursor, passage=Passage.PENDING if admitted else Passage.NONE,
-            staff_id=steward_id or None, detail=f"{cause}; {detail}" if detail else cause, at=now)
+            mode=mode, cursor=cursor, passage=Passage.PENDING if d.admit else Passage.NONE,
+            staff_id=steward_id or None, detail=f"{cause}; {d.detail}" if d.detail else cause, at=now)
 
-    async def refuse(reason: str, message: str, detail: str, *, row: ManifestRow | None = None,
-                     candidates: Sequence[ManifestRow] = (), check: PinCheck | None = None) -> ManualResult:
+    async def refuse(d: manual.ManualDecision, check: PinCheck | None = None) -> ManualResult:
         store.counters["refused"] += 1
-        entry = await record(reason, detail, row)
-        log.info("manual admit refused (%s) for %r by %s: %s", reason, typed, steward_id, detail)
-        return ManualResult(False, reason, message, entry, row, tuple(candidates),
+        entry = await record(d)
+        log.info("manual admit refused (%s) for %r by %s: %s", d.reason, typed, steward_id, d.detail)
+        return ManualResult(False, d.reason, d.message, entry, d.row, d.candidates,
                             check.attempts_left if check else None, check.locked_until if check else None)
 
-    if mode in _REFUSED_MODES:
-        return await refuse(Reason.GATE_CLOSED, Reason.GATE_CLOSED.message, f"gate in {mode}")
+    if (d := manual.refused_by_mode(mode)) is not None:
+        return await refuse(d)
     check = await store.check_pin(steward_id, pin, now)
     if not check.ok:
-        refusal = ManualRefusal(check.reason)
-        return await refuse(refusal, refusal.message, check.detail, check=check)
-
+        return await refuse(manual.refused_pin(check.reason, check.detail), check)
     q = parse_typed(typed)
-    if q.kind in (QueryKind.EMPTY, QueryKind.NAME):
-        candidates = [m.row for m in await store.search(typed)] if q.kind is QueryKind.NAME else []
-        return await refuse(Reason.MALFORMED, "Type the ticket number or the code from the manifest",
-                            f"not a number or code: {q.kind}", candidates=candidates)
+    names = [m.row for m in await store.search(typed)] if q.kind is QueryKind.NAME else []
+    if (d := manual.refused_query(q, names)) is not None:
+        return await refuse(d)
 
     async with store.admit_lock:
         if q.kind is QueryKind.NUMBER:
             hit = await store.by_number(q.text)
-            matches = [hit] if hit is not None else []
+            found = [hit] if hit is not None else []
         else:  # a code (plus digits): name hits from search() are for browsing, never for admitting
-            matches = [m for m in await store.search(typed) if m.how in ("code", "code_digits")]
-        if len(matches) > 1:
-            return await refuse(ManualRefusal.AMBIGUOUS, ManualRefusal.AMBIGUOUS.message,
-                                f"{len(matches)} tickets match {typed!r}", candidates=[m.row for m in matches])
-        if matches:
-            m = matches[0]
-            row = m.row
-            if row.status != TicketState.VALID:
-                reason = Reason.REVOKED if row.status == TicketState.REVOKED else Reason.SUPERSEDED
-                return await refuse(reason, reason.message, f"manifest status {row.status}", row=row)
-            if m.tick is not None:
-                return await refuse(Reason.ALREADY_USED, "Already admitted by hand at this gate",
-                                    f"ticked by {m.tick.steward_id} at {m.tick.at:.0f} (seq {m.tick.journal_seq})",
-                                    row=row)
-            entry = await record(Reason.ADMIT, f"matched by {m.how}", row, admitted=True)
-            await _tick_after_journal(store, row.number, row.ticket_id, entry, steward_id, now)
-            store.counters["admitted"] += 1
-            return ManualResult(True, Reason.ADMIT, Reason.ADMIT.message, entry, row)
-
-        # not on the manifest
-        if not override:
-            info = await store.info()
-            why = "not on manifest" if info.hub_seq is not None else "not on manifest: no manifest received yet"
-            return await refuse(Reason.UNKNOWN, "Not on the manifest — supervisor may override with a note", why)
-        if not note.strip():
-            return await refuse(ManualRefusal.NOTE_REQUIRED, ManualRefusal.NOTE_REQUIRED.message,
-                                "override without a note")
-        if q.kind is not QueryKind.NUMBER:
-            return await refuse(Reason.UNKNOWN, "Type the full ticket number to override", "override needs a number")
-        tick = await store.tick_of(q.text)
-        if tick is not None:
-            return await refuse(Reason.ALREADY_USED, "Already admitted by hand at this gate",
-                                f"override already ticked by {tick.steward_id} (seq {tick.journal_seq})")
-        detail = f"override: {' '.join(note.split())[:200]}"
-        entry = await journal.append(
-            EntryKind.MANUAL, reason=Reason.ADMIT, ticket_number=q.text, raw=raw, mode=mode, cursor=cursor,
-            passage=Passage.PENDING, staff_id=steward_id, detail=f"{cause}; {detail}", at=now)
-        await _tick_after_journal(store, q.text, None, entry, steward_id, now)
+            found = [m for m in await store.search(typed) if m.how in ("code", "code_digits")]
+        matches = [manual.Candidate(m.row, m.how, *_tick_facts(m.tick)) for m in found]
+        override_tick = None
+        if not matches and override and q.kind is QueryKind.NUMBER:
+            tick = await store.tick_of(q.text)
+            override_tick = manual.Candidate(ManifestRow(0, q.text, "", "", 0, "", "", ""), "number",
+                                             *_tick_facts(tick)) if tick is not None else None
+        received = (await store.info()).hub_seq is not None if not matches else True
+        d = manual.judge(q, matches, override=override, note=note, manifest_received=received,
+                         override_tick=override_tick)
+        if not d.admit:
+            return await refuse(d)
+        number = q.text if d.override else d.row.number if d.row else None
+        entry = await record(d, number)
+        await _tick_after_journal(store, number or "", d.row.ticket_id if d.row else None, entry, steward_id, now)
         store.counters["admitted"] += 1
-        store.counters["overrides"] += 1
-        log.warning("manual override admit of %s by %s: %s", q.text, steward_id, note)
-        return ManualResult(True, Reason.ADMIT, "Admitted by override — go ahead", entry, override=True)
+        if d.override:
+            store.counters["overrides"] += 1
+            log.warning("manual override admit of %s by %s: %s", q.text, steward_id, note)
+        return ManualResult(True, d.reason, d.message, entry, d.row, override=d.override)
+
+
+def _tick_facts(tick: Tick | None) -> tuple[str | None, float | None, int | None]:
+    return (tick.steward_id, tick.at, tick.journal_seq) if tick is not None else (None, None, None)
 
 
 async def _tick_after_journal(store: ManifestStore, number: str, ticket_id: int | None, entry: JournalEntry,
@@ -617,8 +577,3 @@ async def _tick_after_journal(store: ManifestStore, number: str, ticket_id: int 
         # journal at start-up (restore_ticks). Do not refuse a fan already let through.
         log.exception("tick for journal seq %s not stored; will be restored from the journal", entry.seq)
 
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    """Roll back after any failure, cancellation included ("no transaction" is fine)."""
-    with contextlib.suppress(sqlite3.Error):
-        await db.execute("ROLLBACK")

@@ -19,9 +19,7 @@ forward. A file *newer* than this software understands raises
 """
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 import logging
 import sqlite3
@@ -34,10 +32,11 @@ from typing import Any
 import aiosqlite
 
 from gate_agent.files import private_file
+from gate_agent.sqlite import Transactions
 from tickets.errors import GatehouseError
 from tickets.keys import KeyRing
 from tickets.model import EntryState, TicketRecord, TicketStatus, Zone
-from tickets.policy import EntryKind, EntryPolicy, Passback
+from tickets.policy import EntryPolicy, EntryRule, Passback
 from tickets.pretix import PretixEvent
 
 SCHEMA_VERSION = 4
@@ -172,9 +171,8 @@ class Replica:
     def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
         self.path = path
         self._db = db
-        # One connection, many coroutines (sync batches, passages, fan-out): transactions
-        # must not interleave, or a second BEGIN lands inside the first.
-        self._tx = asyncio.Lock()
+        # One connection, many coroutines (sync batches, passages, fan-out): one transaction at a time.
+        self._tx = Transactions(db)
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Replica:
@@ -187,13 +185,13 @@ class Replica:
             version = (await (await db.execute("PRAGMA user_version")).fetchone())[0]  # type: ignore[index]
             if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and not migrate):
                 raise ReplicaSchemaError(version, SCHEMA_VERSION)
+            tx = Transactions(db)
             while version < SCHEMA_VERSION:
-                await db.execute("BEGIN IMMEDIATE")
-                for stmt in _statements(MIGRATIONS[version]):
-                    await db.execute(stmt)
-                version += 1
-                await db.execute(f"PRAGMA user_version={version}")
-                await db.execute("COMMIT")
+                async with tx.write():
+                    for stmt in _statements(MIGRATIONS[version]):
+                        await db.execute(stmt)
+                    version += 1
+                    await db.execute(f"PRAGMA user_version={version}")
         except BaseException:
             await db.close()
             raise
@@ -215,14 +213,8 @@ class Replica:
         return None if row is None else str(row[0])
 
     async def set_meta(self, values: Mapping[str, object]) -> None:
-        async with self._tx:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._set_meta_in_tx(values)
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await _rollback(self._db)
-                raise
+        async with self._tx.write():
+            await self._set_meta_in_tx(values)
 
     async def _set_meta_in_tx(self, values: Mapping[str, object]) -> None:
         await self._db.executemany(
@@ -254,25 +246,19 @@ class Replica:
     ) -> None:
         """Store the event the hub serves. ``pretix``: keys and product mapping for pretix
         signed tickets (kept as its wire form in ``meta``; None removes it)."""
-        async with self._tx:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._set_meta_in_tx({"event_id": event_id, "allow_admit_on_signature": int(allow_admit_on_signature)})
-                if pretix is None:
-                    await self._db.execute("DELETE FROM meta WHERE key = 'pretix'")
-                else:
-                    await self._set_meta_in_tx({"pretix": json.dumps(pretix.to_wire(), sort_keys=True)})
-                await self._db.execute("DELETE FROM keys")
-                await self._db.executemany(
-                    "INSERT INTO keys(key_id, ed25519) VALUES (?, ?)",
-                    [(k.key_id, k.to_dict()["ed25519"]) for k in keyring],
-                )
-                await self._replace_zones(zones)
-                await self._replace_policies(policies)
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await _rollback(self._db)
-                raise
+        async with self._tx.write():
+            await self._set_meta_in_tx({"event_id": event_id, "allow_admit_on_signature": int(allow_admit_on_signature)})
+            if pretix is None:
+                await self._db.execute("DELETE FROM meta WHERE key = 'pretix'")
+            else:
+                await self._set_meta_in_tx({"pretix": json.dumps(pretix.to_wire(), sort_keys=True)})
+            await self._db.execute("DELETE FROM keys")
+            await self._db.executemany(
+                "INSERT INTO keys(key_id, ed25519) VALUES (?, ?)",
+                [(k.key_id, k.to_dict()["ed25519"]) for k in keyring],
+            )
+            await self._replace_zones(zones)
+            await self._replace_policies(policies)
 
     async def _replace_zones(self, zones: Iterable[Zone]) -> None:
         await self._db.execute("DELETE FROM zones")
@@ -308,50 +294,44 @@ class Replica:
         now = time.time() if now is None else now
         rows = list(records)
         tombstones = [(r.ticket_id, str(r.status), r.serial, now) for r in rows if r.status is not TicketStatus.VALID]
-        async with self._tx:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                if rows:
-                    valid = [r for r in rows if r.status is TicketStatus.VALID]
-                    if from_snapshot:
-                        await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ? AND serial < ?",
-                                                   [(r.ticket_id, r.serial) for r in valid])
-                    else:
-                        await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ?", [(r.ticket_id,) for r in valid])
-                    await self._db.executemany(_UPSERT_TICKET, [record_to_row(r) for r in rows])
-                    # Re-apply remembered revocations that the incoming rows would undo.
-                    await self._db.execute(
-                        "UPDATE tickets SET status = revoked.status FROM revoked "
-                        "WHERE revoked.ticket_id = tickets.ticket_id AND tickets.status = 'valid'"
-                    )
-                if tombstones:
-                    await self._db.executemany(
-                        "INSERT OR REPLACE INTO revoked(ticket_id, status, serial, at) VALUES (?,?,?,?)", tombstones
-                    )
-                if zones is not None:
-                    await self._db.executemany(
-                        "INSERT OR REPLACE INTO zones(zone_id, name, gates, capacity) VALUES (?,?,?,?)",
-                        [(z.zone_id, z.name, json.dumps(sorted(z.gates)), z.capacity) for z in zones],
-                    )
-                if policies is not None:
-                    await self._db.executemany(
-                        "INSERT OR REPLACE INTO policies(policy_id, name, kind, passback, wait_s, max_entries) "
-                        "VALUES (?,?,?,?,?,?)",
-                        [(p.policy_id, p.name, str(p.kind), str(p.passback), p.passback_wait_s, p.max_entries)
-                         for p in policies],
-                    )
-                if entry_states:
-                    await self._db.executemany(_UPSERT_STATE_SEQ, [
-                        (tid, st.entries, int(st.inside), st.last_entry_at, st.last_exit_at, seq)
-                        for tid, (st, seq) in entry_states.items()])
-                values: dict[str, object] = {"synced_at": now, **(meta or {})}
-                if cursor is not None:
-                    values["cursor"] = cursor
-                await self._set_meta_in_tx(values)
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await _rollback(self._db)
-                raise
+        async with self._tx.write():
+            if rows:
+                valid = [r for r in rows if r.status is TicketStatus.VALID]
+                if from_snapshot:
+                    await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ? AND serial < ?",
+                                               [(r.ticket_id, r.serial) for r in valid])
+                else:
+                    await self._db.executemany("DELETE FROM revoked WHERE ticket_id = ?", [(r.ticket_id,) for r in valid])
+                await self._db.executemany(_UPSERT_TICKET, [record_to_row(r) for r in rows])
+                # Re-apply remembered revocations that the incoming rows would undo.
+                await self._db.execute(
+                    "UPDATE tickets SET status = revoked.status FROM revoked "
+                    "WHERE revoked.ticket_id = tickets.ticket_id AND tickets.status = 'valid'"
+                )
+            if tombstones:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO revoked(ticket_id, status, serial, at) VALUES (?,?,?,?)", tombstones
+                )
+            if zones is not None:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO zones(zone_id, name, gates, capacity) VALUES (?,?,?,?)",
+                    [(z.zone_id, z.name, json.dumps(sorted(z.gates)), z.capacity) for z in zones],
+                )
+            if policies is not None:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO policies(policy_id, name, kind, passback, wait_s, max_entries) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [(p.policy_id, p.name, str(p.kind), str(p.passback), p.passback_wait_s, p.max_entries)
+                     for p in policies],
+                )
+            if entry_states:
+                await self._db.executemany(_UPSERT_STATE_SEQ, [
+                    (tid, st.entries, int(st.inside), st.last_entry_at, st.last_exit_at, seq)
+                    for tid, (st, seq) in entry_states.items()])
+            values: dict[str, object] = {"synced_at": now, **(meta or {})}
+            if cursor is not None:
+                values["cursor"] = cursor
+            await self._set_meta_in_tx(values)
             return len(rows)
 
     async def bulk_load(self, rows: Iterable[tuple[Any, ...]], *, batch: int = 50_000,
@@ -372,46 +352,23 @@ class Replica:
         return total
 
     async def _load_chunk(self, chunk: list[tuple[Any, ...]]) -> int:
-        async with self._tx:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._db.executemany(_UPSERT_TICKET if len(chunk[0]) == 12 else _UPSERT_TICKET_NO_KEY, chunk)
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await _rollback(self._db)
-                raise
+        async with self._tx.write():
+            await self._db.executemany(_UPSERT_TICKET if len(chunk[0]) == 12 else _UPSERT_TICKET_NO_KEY, chunk)
             return len(chunk)
 
         # --- entry state ----------------------------------------------------------------------
     async def put_entry_states(self, states: Mapping[int, EntryState], *, journal_seq: int | None = None) -> None:
         """Store entry states (own passages, or admits fanned out from other gates)."""
-        async with self._tx:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._db.executemany(
-                    "INSERT INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
-                    "VALUES (?,?,?,?,?) ON CONFLICT(ticket_id) DO UPDATE SET entries = excluded.entries, "
-                    "inside = excluded.inside, last_entry_at = excluded.last_entry_at, "
-                    "last_exit_at = excluded.last_exit_at",
-                    [(tid, s.entries, int(s.inside), s.last_entry_at, s.last_exit_at) for tid, s in states.items()],
-                )
-                if journal_seq is not None:
-                    await self._set_meta_in_tx({"journal_applied_seq": journal_seq})
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await _rollback(self._db)
-                raise
-
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    """Roll back after any failure, cancellation included.
-
-    A task cancelled while awaiting ``BEGIN`` or ``COMMIT`` leaves that statement running in
-    aiosqlite's thread; the ROLLBACK queued behind it undoes it, so the connection never
-    stays inside a transaction (every later BEGIN would fail). "No transaction" is fine.
-    """
-    with contextlib.suppress(sqlite3.Error):
-        await db.execute("ROLLBACK")
+        async with self._tx.write():
+            await self._db.executemany(
+                "INSERT INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(ticket_id) DO UPDATE SET entries = excluded.entries, "
+                "inside = excluded.inside, last_entry_at = excluded.last_entry_at, "
+                "last_exit_at = excluded.last_exit_at",
+                [(tid, s.entries, int(s.inside), s.last_entry_at, s.last_exit_at) for tid, s in states.items()],
+            )
+            if journal_seq is not None:
+                await self._set_meta_in_tx({"journal_applied_seq": journal_seq})
 
 
 def _statements(script: str) -> list[str]:
@@ -499,4 +456,4 @@ class ReplicaReader:
         rows = self._conn.execute(
             "SELECT policy_id, name, kind, passback, wait_s, max_entries FROM policies"
         ).fetchall()
-        return {r[0]: EntryPolicy(r[0], r[1], EntryKind(r[2]), Passback(r[3]), r[4], r[5]) for r in rows}
+        return {r[0]: EntryPolicy(r[0], r[1], EntryRule(r[2]), Passback(r[3]), r[4], r[5]) for r in rows}

@@ -23,6 +23,7 @@ from sync import messages as m
 from sync.backend import HelloFacts
 from sync.gate_client import GateClient, backoff
 from sync.merge import merge_state, merge_ticket
+from tickets.delays import fixed
 from tickets.entry import JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, EntryState, TicketRecord, TicketStatus, Zone
@@ -341,5 +342,5 @@ def _attach(agent: GateAgent, credentials: GateCredentials | None, reconnect_del
 
 
 def fixed_delays(delay: float) -> Iterator[float]:
-    while True:
-        yield delay
+    """A fixed reconnect schedule (tests, the demo)."""
+    return fixed(delay)

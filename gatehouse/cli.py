@@ -27,13 +27,15 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-#: third-party modules each install extra brings (pyproject ``[project.optional-dependencies]``)
-EXTRAS: dict[str, str] = {
-    "fastapi": "hub", "uvicorn": "hub", "sqlalchemy": "hub", "alembic": "hub", "psycopg": "hub",
-    "fpdf": "hub", "jinja2": "hub", "prometheus_client": "hub", "multipart": "hub",
-    "cv2": "camera", "pyzbar": "camera", "zxingcpp": "camera", "numpy": "camera",
-    "gpiozero": "gate", "serial": "gate", "aiosqlite": "gate", "websockets": "gate", "sdnotify": "gate",
-}
+#: the install extra (pyproject ``[project.optional-dependencies]``) each command group needs
+GROUP_EXTRAS: dict[str, str] = {"hub": "hub", "gate": "gate", "scanner": "gate,camera", "turnstile": "gate",
+                                "keys": "hub", "bench": "all", "demo": "all"}
+#: third-party modules some role brings; a missing one means that role is not installed here
+THIRD_PARTY = frozenset({
+    "fastapi", "uvicorn", "sqlalchemy", "alembic", "psycopg", "fpdf", "jinja2", "prometheus_client", "multipart",
+    "cv2", "pyzbar", "zxingcpp", "numpy", "segno", "gpiozero", "serial", "aiosqlite", "websockets", "evdev",
+    "starlette", "babel",
+})
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -58,9 +60,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            extra = EXTRAS.get((exc.name or "").split(".")[0])
-            if extra is None:
+            missing = (exc.name or "").split(".")[0]
+            extra = GROUP_EXTRAS.get(name, "all")
+            if missing not in THIRD_PARTY:
                 raise  # a broken install of our own code is a bug, never "unavailable"
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
             p.set_defaults(func=_unavailable(name, extra, exc))
             continue
         if name == "bench":

@@ -26,19 +26,26 @@ from gate_agent.config import GateConfig
 from gate_agent.sync_link import GateCredentials, SyncLink, attach_sync
 from hub.store import init_hub
 from scanners.sim import SimScanner
+from tickets.delays import fixed
+from tickets.reasons import Reason
 
 #: every wait in a venue scales from this (GATEHOUSE_TEST_TIMEOUT raises it on slow machines)
 TIMEOUT_S = float(os.environ.get("GATEHOUSE_TEST_TIMEOUT", "10"))
 
 
-async def eventually(condition: Callable[[], object], timeout: float = TIMEOUT_S, what: str = "condition") -> None:
-    """Wait (yielding to the loop) until ``condition()`` is truthy; fail after ``timeout``."""
+async def eventually(condition: Callable[[], object], timeout: float = TIMEOUT_S, what: str = "condition",
+                     step_s: float = 0.005) -> None:
+    """Wait (yielding to the loop) until ``condition()`` is truthy; fail after ``timeout``.
+
+    The one wait of the suite, the demo and the benchmarks (which pass a smaller ``step_s``
+    when they time what they wait for). Raises TimeoutError naming ``what``.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(step_s)
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout holding this package
 EVENT_ID = 4242
@@ -52,8 +59,7 @@ def free_port() -> int:
 
 def fast_delays() -> Iterator[float]:
     """Reconnect quickly in tests (production uses exponential backoff with jitter)."""
-    while True:
-        yield 0.1
+    return fixed(0.1)
 
 
 async def fetch_all(client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None) -> list[Any]:
@@ -157,7 +163,7 @@ class Gate:
         await self.scanner.feed(payload)
         await eventually(lambda: any(r["seq"] > before for r in lane.recent), what=f"decision at {self.gate_id}")
         reason = next(r["reason"] for r in lane.recent if r["seq"] > before)
-        if reason.startswith("ADMIT") and walk:
+        if Reason(reason).admits and walk:
             await eventually(lambda: self.turnstile.action_names().count("release") > passed_before
                              or self.turnstile.emergency, what="the unlock")
             self.turnstile.walk_through()
@@ -209,7 +215,7 @@ class Venue:
 
     async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0,
                        status_port: int | None = None, hub_url: str | None = None,
-                       protocol: tuple[int, int] | None = None) -> Gate:
+                       protocol: tuple[int, int] | None = None, manifest_refresh_s: float = 300.0) -> Gate:
         """Register, enrol and start a gate. ``hub_url`` routes its sync link elsewhere (a
         :class:`gatehouse.netsim.LinkCutter`); ``protocol`` narrows the versions it speaks."""
         async with self.hub.admin_client() as c:
@@ -227,7 +233,7 @@ class Venue:
         save_enrolment(data, link_url, body)
         await seed_replica(data / "replica.sqlite3", body["event"])
         cfg = GateConfig(gate_id=gate_id, data_dir=data, passage_timeout_s=passage_timeout_s,
-                         status_port=status_port or 0, protocol=protocol)
+                         status_port=status_port or 0, protocol=protocol, manifest_refresh_s=manifest_refresh_s)
         return await self._start_gate(cfg, GateCredentials(gate_id, token, link_url),
                                       serve_status=status_port is not None)
 

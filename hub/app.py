@@ -132,13 +132,16 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     #: coroutines called with the store once it is open / before it closes
     app.state.on_store_open = []
     app.state.on_store_close = []
-    app.add_middleware(BodyLimit, default=max_body_bytes, overrides={f"{API}/tickets/import": max_import_bytes})
+    app.add_middleware(BodyLimit, default=max_body_bytes, overrides={f"{API}/tickets/import": max_import_bytes,
+                                                                     f"{API}/tickets/reseat": max_import_bytes})
     add_error_handlers(app, metrics)
 
-    from hub.routes import control, event, fan, gates, reports, tickets
+    from hub.readiness import attach as attach_gate_reporter
+    from hub.routes import control, event, fan, gates, readiness, reports, seats, tickets
 
-    for module in (event, tickets, gates, control, reports, fan):
+    for module in (event, tickets, seats, gates, control, reports, fan, readiness):
         app.include_router(module.router)
+    attach_gate_reporter(app)
     from hub.dashboard import add_dashboard_routes
     from hub.manifest_routes import add_manifest_routes
 

@@ -37,7 +37,7 @@ from fastapi.responses import HTMLResponse
 from starlette.websockets import WebSocketState
 
 from hub.errors import Forbidden, Unauthorized
-from hub.store import HubStore, IngestResult, Principal
+from hub.store import HubStore, Principal, StoredBatch
 from tickets.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class DashboardFeed:
                 self.on_gate_revoked(str(c.row.get("gate_id")))
         self.mark()
 
-    def on_ingest(self, result: IngestResult) -> None:
+    def on_ingest(self, result: StoredBatch) -> None:
         urgent = False
         for e in result.stored:
             if e.kind in ("mode", "event"):

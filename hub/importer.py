@@ -95,6 +95,8 @@ class ImportReport:
     error_count: int = 0
     seconds: float = 0.0
     last_seq: int = 0
+    #: double-sold seats and zones over capacity after the import (:func:`hub.seats.seat_mismatches`)
+    mismatches: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +105,7 @@ class ImportReport:
             "error_count": self.error_count, "errors": [e.to_json() for e in self.errors],
             "errors_truncated": self.error_count > len(self.errors),
             "seconds": round(self.seconds, 3), "last_seq": self.last_seq,
+            "mismatches": self.mismatches,
         }
 
 
@@ -153,6 +156,7 @@ def import_tickets(
     Raises :class:`BadInput` only when the file as a whole is unreadable (not JSON, no CSV
     header, no ``number`` column); row problems land in ``report.errors``.
     """
+    from hub.seats import seat_mismatches
     from hub.store.base import scalar
 
     if not hasattr(db, "read_sync"):  # a SQLite hub database file, for scripts and tests
@@ -168,7 +172,7 @@ def import_tickets(
     report = ImportReport()
     rows = _parse(data, fmt, report)
     total = max(1, data.count(b"\n")) if fmt != "json" else None
-    meta = dict(db.read_sync(lambda c: c.exec_driver_sql("SELECT key, value FROM meta").fetchall()))
+    meta: dict[str, str] = dict(db.read_sync(lambda c: c.exec_driver_sql("SELECT key, value FROM meta").fetchall()))
     default_from = float(meta.get("default_valid_from", 0))
     default_until = float(meta.get("default_valid_until", U32_MAX))
     seen_ext: set[str] = set()
@@ -206,6 +210,8 @@ def import_tickets(
     if progress is not None:
         progress(report.rows, report.rows)
     report.last_seq = int(db.read_sync(lambda c: scalar(c, "SELECT COALESCE(MAX(seq), 0) FROM changes")))
+    # A double sale must surface when the tickets arrive, not when two fans stand at one seat.
+    report.mismatches = db.read_sync(seat_mismatches)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -132,6 +132,17 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
+async def _record(store: HubStore, gate_id: str, key: str, m: GateManifest, **extra: Any) -> None:
+    """Note in ``gates.info`` which manifest a gate got or had printed (see :mod:`hub.readiness`)."""
+    from hub.readiness import merge_gate_info
+
+    value: dict[str, Any] = {"hub_seq": m.hub_seq, "rows": len(m.rows), "at": time.time()}
+    value.update(extra)
+    if key == "stewards_pushed":
+        value = {"count": extra["count"], "seq": extra["seq"], "at": value["at"]}
+    await merge_gate_info(store, {gate_id: {key: value}})
+
+
 def _filename(m: GateManifest, ext: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in m.gate_id)
     return f"manifest-{safe}-seq{m.hub_seq}.{ext}"
@@ -156,6 +167,8 @@ def add_manifest_routes(app: FastAPI) -> None:
                                        generated_at=m.generated_at, hub_seq=m.hub_seq)
         log.info("manifest %s for gate %s: %d rows in %.2f s", fmt, gate_id, len(m.rows),
                  time.perf_counter() - started)
+        if fmt == "pdf":  # the readiness report asks whether the paper is as current as the hub
+            await _record(store_of(request), gate_id, "manifest_printed", m, via="api")
         media = "application/pdf" if fmt == "pdf" else "text/csv; charset=utf-8"
         return Response(body, media_type=media, headers={
             "Content-Disposition": f"attachment; filename=\"{quote(_filename(m, fmt))}\"",
@@ -200,6 +213,12 @@ def add_manifest_routes(app: FastAPI) -> None:
         page = m.rows[after:after + limit]
         stewards = [[i, n, h.to_wire()] for i, n, h in await store.steward_pins()] if after == 0 else None
         next_after = after + len(page) if after + len(page) < len(m.rows) else None
+        # what the gate now holds, for the readiness report (gates.info)
+        if stewards is not None:
+            await _record(store, gate_id, "stewards_pushed", m, count=len(stewards),
+                          seq=await store.current_seq())
+        if next_after is None:
+            await _record(store, gate_id, "manifest_pushed", m)
         return {"gate_id": gate_id, "hub_seq": m.hub_seq, "generated_at": m.generated_at,
                 "event_id": m.event_id, "event_name": m.event_name, "total_rows": len(m.rows),
                 "after": after, "next_after": next_after, "rows": [r.to_wire() for r in page],

@@ -44,8 +44,7 @@ from enum import StrEnum
 
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.manifest import ManifestRow, normalize_number
-from tickets.policy import STRICTEST, EntryPolicy, Passback
-from tickets.policy import EntryKind as PolicyKind
+from tickets.policy import STRICTEST, EntryPolicy, EntryRule, Passback
 from tickets.reasons import Reason
 
 #: gate id prefix for entries keyed in from paper on the hub, so their seqs never collide
@@ -196,13 +195,13 @@ def _replay(events: list[JournalEntry], policy: EntryPolicy, ticket_id: int | No
             inside = False
             continue
         if first_in is not None and last_in is not None:
-            if policy.kind is PolicyKind.SINGLE:
+            if policy.kind is EntryRule.SINGLE:
                 out.append(conflict(first_in, e, "single entry"))
                 continue  # the forbidden admission does not move the holder's state
             if policy.max_entries is not None and count >= policy.max_entries:
                 out.append(conflict(last_in, e, f"at most {policy.max_entries} entries"))
                 continue
-            hard = policy.kind is PolicyKind.REENTRY or policy.passback is Passback.HARD
+            hard = policy.kind is EntryRule.REENTRY or policy.passback is Passback.HARD
             if hard and inside:
                 out.append(conflict(last_in, e, "entered again while inside (no exit)"))
                 continue

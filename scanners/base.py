@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol, runtime_checkable
 
+from tickets import delays
 from tickets.model import Scan
 
 log = logging.getLogger(__name__)
@@ -147,12 +148,9 @@ class HealthTracker:
         return ScannerHealth("ok", detail, self.source, at)
 
 
-def backoff(initial: float = 0.2, factor: float = 2.0, cap: float = 5.0) -> Iterator[float]:
-    """Reconnect delays: 0.2, 0.4, ... capped at ``cap`` (infinite; tests inject their own)."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(cap, delay * factor)
+def backoff() -> Iterator[float]:
+    """A scanner's reconnect schedule: 0.2, 0.4, … s capped at 5 s (tests inject their own)."""
+    return delays.backoff(0.2, 2.0, 5.0, jitter=False)
 
 
 class Confirmer:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -27,21 +26,9 @@ from sync import messages as m
 from sync import session as s
 from sync.backend import GateOwner
 from sync.errors import GateRefused, LocalProtocolError
+from tickets.delays import backoff
 
 log = logging.getLogger(__name__)
-
-
-def backoff(initial: float = 0.5, factor: float = 2.0, max_delay: float = 30.0,
-            rng: Callable[[], float] = random.random) -> Iterator[float]:
-    """Exponential backoff with full jitter: the n-th delay is uniform in [0, min(max, initial·factorⁿ)].
-
-    Full jitter spreads 200 gates that lost the hub at the same instant over the window, so a
-    restarted hub is not hit by all of them at once.
-    """
-    ceiling = initial
-    while True:
-        yield rng() * ceiling
-        ceiling = min(max_delay, ceiling * factor)
 
 
 def ssl_context(url: str, ca_file: str | None) -> ssl.SSLContext | None:
@@ -71,6 +58,7 @@ class GateClient:
         self.clock = clock
         self.wall_clock = wall_clock
         self.last_message_at: float | None = None
+        self.last_version: int | None = None
         self.state_since: float = wall_clock()
         self.state = "offline"
         self.last_refusal: str | None = None
@@ -99,7 +87,9 @@ class GateClient:
         sess = self.session
         return {
             "state": self.state, "state_since": self.state_since, "hub_url": self.url,
-            "protocol_version": sess.version, "hub_epoch": sess.hub_epoch, "cursor": sess.cursor,
+            # the version of this connection, or of the last one that got as far as a hello reply
+            "protocol_version": sess.version if sess.version is not None else self.last_version,
+            "hub_epoch": sess.hub_epoch, "cursor": sess.cursor,
             "journal_seq": sess.journal_seq, "acked": sess.acked, "backed_up": sess.backed_up,
             "backlog": max(0, sess.journal_seq - sess.acked), "last_message_at": self.last_message_at,
             "connections": self.connections, "protocol_errors": sess.errors, "retransmits": sess.retransmits,
@@ -217,6 +207,7 @@ class GateClient:
         o = self.owner
         for ev in events:
             if isinstance(ev, s.HelloAccepted):
+                self.last_version = ev.version
                 if ev.hub_time is not None:
                     await self._clock_measured(ev.hub_time)
                 if ev.replica_sync == "deltas":

@@ -289,8 +289,9 @@ class GateRegistry:
         each session keeps what its gate needs. Returns how many gates were sent something."""
         n = 0
         entries_only = bool(changes) and all(isinstance(c, m.EntryEvent) for c in changes)
+        shared: dict[Any, m.Deltas] = {}  # gates that get the same changes share one message (encoded once)
         for conn in list(self.connections.values()):
-            if conn.session.push_changes(changes, end_seq, end_token):
+            if conn.session.push_changes(changes, end_seq, end_token, shared):
                 # entry events wait a moment so several go in one frame; ticket changes go at once
                 conn.flush_soon(self.FANOUT_DELAY_S if entries_only else 0.0)
                 n += 1

@@ -24,10 +24,9 @@ from sync.messages import (
     TicketUpsert,
     ZoneChange,
 )
-from tickets.entry import EntryKind as JournalKind
-from tickets.entry import JournalEntry, Passage
+from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import TicketRecord, TicketStatus, Zone
-from tickets.policy import EntryKind, EntryPolicy
+from tickets.policy import EntryPolicy, EntryRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +152,7 @@ class MemoryHubBackend:
                 admits.append(e)
                 if e.direction == "in":
                     conflicts += self._check_double_admit(gate_id, e)
-            elif (e.kind is JournalKind.PASSAGE and e.passage is Passage.NOT_PASSED and e.ticket_id is not None
+            elif (e.kind is EntryKind.PASSAGE and e.passage is Passage.NOT_PASSED and e.ticket_id is not None
                   and e.ref_seq is not None):
                 admits.append(e)  # fanned out as an undo: the ticket stays valid
                 earlier = self.s.admits.get(e.ticket_id, [])
@@ -171,7 +170,7 @@ class MemoryHubBackend:
         earlier.append((gate_id, e.seq))
         t = self.s.tickets.get(e.ticket_id)
         policy = self.s.policies.get(t.policy_id) if t is not None else None
-        single = policy is None or policy.kind is EntryKind.SINGLE
+        single = policy is None or policy.kind is EntryRule.SINGLE
         if single and len(earlier) > 1:
             self.s.conflicts.append(Conflict("double_admit", gate_id, e.seq, e.ticket_id,
                                              f"also admitted at {earlier[0][0]} seq {earlier[0][1]}"))

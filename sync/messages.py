@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import itertools
 import json
 import zlib
@@ -27,7 +28,7 @@ from sync.errors import RemoteProtocolError
 from tickets.barcode import KEY_BYTES as BARCODE_KEY_BYTES
 from tickets.entry import JournalEntry
 from tickets.model import TicketRecord, TicketStatus, Zone
-from tickets.policy import EntryKind, EntryPolicy, Passback
+from tickets.policy import EntryPolicy, EntryRule, Passback
 
 #: Protocol versions this code speaks. v2 adds zlib-compressed binary frames for large
 #: messages and the ``compressed`` flag in ``hello``. v3 adds ``entry`` changes (another
@@ -245,7 +246,7 @@ def policy_to_wire(p: EntryPolicy) -> dict[str, Any]:
 def policy_from_wire(v: Any) -> EntryPolicy:
     d = _obj(v, "policy")
     try:
-        kind = EntryKind(_str(d, "kind", "single"))
+        kind = EntryRule(_str(d, "kind", "single"))
         passback = Passback(_str(d, "passback", "none"))
     except ValueError as exc:
         raise _bad("policy", str(exc)) from None
@@ -722,13 +723,31 @@ def from_dict(d: Any) -> Message:
 
 
 # --------------------------------------------------------------------------- bytes codec
+#: the last large messages encoded, by identity: a hub pushing one change page to 200 gates
+#: encodes (and compresses) it once, not 200 times
+_ENCODED: collections.OrderedDict[tuple[int, bool, int], tuple[Message, str | bytes]] = collections.OrderedDict()
+_ENCODED_KEEP = 32
+_ENCODED_MIN_CHANGES = 16
+
+
 def encode(m: Message, *, compress: bool = False, min_bytes: int = COMPRESS_MIN_BYTES) -> str | bytes:
     """Encode for the wire: a JSON text frame, or (``compress``, v2 peers only) a zlib binary
-    frame when the JSON is at least ``min_bytes`` long."""
+    frame when the JSON is at least ``min_bytes`` long. A large ``deltas`` message sent to many
+    gates as the same object is encoded once."""
+    shareable = isinstance(m, Deltas) and len(m.changes) >= _ENCODED_MIN_CHANGES
+    if shareable:
+        key = (id(m), compress, min_bytes)
+        hit = _ENCODED.get(key)
+        if hit is not None and hit[0] is m:
+            _ENCODED.move_to_end(key)
+            return hit[1]
     text = json.dumps(to_dict(m), separators=(",", ":"), allow_nan=False)
-    if compress and len(text) >= min_bytes:
-        return zlib.compress(text.encode("utf-8"), 1)
-    return text
+    frame: str | bytes = zlib.compress(text.encode("utf-8"), 1) if compress and len(text) >= min_bytes else text
+    if shareable:
+        _ENCODED[key] = (m, frame)
+        while len(_ENCODED) > _ENCODED_KEEP:
+            _ENCODED.popitem(last=False)
+    return frame
 
 
 def decode(frame: str | bytes) -> Message:

@@ -65,6 +65,18 @@ def remote_admit_for(gate_id: str, entry: JournalEntry) -> m.RemoteAdmit | None:
     return None
 
 
+def _deltas(shared: dict[Any, m.Deltas] | None, prev: int, keep: Sequence[m.Change], end: int | None,
+            token: str | None) -> m.Deltas:
+    """The Deltas message, the same object for every gate of one push that gets the same one."""
+    if shared is None:
+        return m.Deltas(prev, tuple(keep), end, token)
+    key = (prev, end, token, len(keep), keep[0].seq if keep else 0, keep[-1].seq if keep else 0)
+    msg = shared.get(key)
+    if msg is None or msg.changes != tuple(keep):
+        msg = shared[key] = m.Deltas(prev, tuple(keep), end, token)
+    return msg
+
+
 def choose_version(gate_min: int, gate_max: int, hub_min: int, hub_max: int) -> int | None:
     """The highest version both ranges contain, or ``None`` when they do not overlap."""
     top = min(gate_max, hub_max)
@@ -885,17 +897,20 @@ class HubSession(_Session):
             self._go("caught_up")
 
     def push_changes(self, changes: Sequence[m.Change], end_seq: int | None = None,
-                     end_token: str | None = None) -> bool:
-        """Push committed changes if LIVE (else the running catch-up will read them). True if sent."""
+                     end_token: str | None = None, shared: dict[Any, m.Deltas] | None = None) -> bool:
+        """Push committed changes if LIVE (else the running catch-up will read them). True if sent.
+
+        ``shared``: one dict per push across the sessions of a registry, so gates that get the
+        same changes get the same message object, encoded once (:func:`sync.messages.encode`)."""
         if self.state is not HubState.LIVE:
             return False
-        return self._send_deltas(changes, end_seq, end_token)
+        return self._send_deltas(changes, end_seq, end_token, shared)
 
     #: a v3 gate's cursor is moved on at least this often over changes it does not need
     ADVANCE_EVERY = 2000
 
     def _send_deltas(self, changes: Sequence[m.Change], end_seq: int | None = None,
-                     end_token: str | None = None) -> bool:
+                     end_token: str | None = None, shared: dict[Any, m.Deltas] | None = None) -> bool:
         """Send what this gate needs of ``changes`` (read up to ``end_seq``).
 
         Entry events go only to gates that admit the ticket's zone, never back to the gate
@@ -923,11 +938,11 @@ class HubSession(_Session):
         sent = False
         if v3:
             if keep or end - self.sent_seq >= self.ADVANCE_EVERY:
-                self._send(m.Deltas(self.sent_seq, tuple(keep), end, end_token if end_seq is not None else None))
+                self._send(_deltas(shared, self.sent_seq, keep, end, end_token if end_seq is not None else None))
                 self.sent_seq = end
                 sent = True
         elif keep:
-            self._send(m.Deltas(self.sent_seq, tuple(keep)))
+            self._send(_deltas(shared, self.sent_seq, keep, None, None))
             self.sent_seq = keep[-1].seq
             sent = True
         for a in admits:

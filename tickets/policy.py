@@ -25,7 +25,9 @@ from tickets.model import Direction, EntryState
 from tickets.reasons import Reason
 
 
-class EntryKind(StrEnum):
+class EntryRule(StrEnum):
+    """How often a ticket may enter (the entry policy's rule; not a journal entry's kind)."""
+
     SINGLE = "single"
     REENTRY = "reentry"
     UNLIMITED = "unlimited"
@@ -42,7 +44,7 @@ class Passback(StrEnum):
 class EntryPolicy:
     policy_id: int
     name: str
-    kind: EntryKind = EntryKind.SINGLE
+    kind: EntryRule = EntryRule.SINGLE
     passback: Passback = Passback.NONE
     passback_wait_s: float = 0.0
     max_entries: int | None = None
@@ -50,13 +52,13 @@ class EntryPolicy:
     @classmethod
     def preset(cls, policy_id: int, name: str, *, wait_s: float = 600.0, max_entries: int | None = None) -> EntryPolicy:
         """Build one of the named presets in the module table."""
-        presets: dict[str, tuple[EntryKind, Passback]] = {
-            "single": (EntryKind.SINGLE, Passback.NONE),
-            "reentry": (EntryKind.REENTRY, Passback.HARD),
-            "unlimited": (EntryKind.UNLIMITED, Passback.NONE),
-            "passback_hard": (EntryKind.UNLIMITED, Passback.HARD),
-            "passback_soft": (EntryKind.UNLIMITED, Passback.SOFT),
-            "passback_timed": (EntryKind.UNLIMITED, Passback.TIMED),
+        presets: dict[str, tuple[EntryRule, Passback]] = {
+            "single": (EntryRule.SINGLE, Passback.NONE),
+            "reentry": (EntryRule.REENTRY, Passback.HARD),
+            "unlimited": (EntryRule.UNLIMITED, Passback.NONE),
+            "passback_hard": (EntryRule.UNLIMITED, Passback.HARD),
+            "passback_soft": (EntryRule.UNLIMITED, Passback.SOFT),
+            "passback_timed": (EntryRule.UNLIMITED, Passback.TIMED),
         }
         if name not in presets:
             raise ValueError(f"unknown entry policy {name!r}; known: {', '.join(presets)}")
@@ -83,11 +85,11 @@ def evaluate_entry(policy: EntryPolicy, state: EntryState, now: float) -> tuple[
     """
     if state.entries == 0:
         return Reason.ADMIT, ()
-    if policy.kind is EntryKind.SINGLE:
+    if policy.kind is EntryRule.SINGLE:
         return Reason.ALREADY_USED, ()
     if policy.max_entries is not None and state.entries >= policy.max_entries:
         return Reason.ALREADY_USED, ()
-    if policy.kind is EntryKind.REENTRY:
+    if policy.kind is EntryRule.REENTRY:
         if state.inside:
             return Reason.ALREADY_INSIDE, ()
         return Reason.ADMIT_REENTRY, ()

@@ -29,6 +29,7 @@ from hub.app import create_app
 from hub.store import init_hub
 from scanners.sim import SimScanner
 from tickets.model import Direction
+from tickets.reasons import Reason
 
 #: every wait here scales from this one constant
 TIMEOUT_S = 10.0
@@ -103,7 +104,7 @@ class Venue:
         await until(lambda: gate.recent_after(before) is not None, f"the decision at {gate_id}")
         decision = gate.recent_after(before)
         assert decision is not None
-        if walk and decision["reason"].startswith("ADMIT"):
+        if walk and Reason(decision["reason"]).admits:
             await until(lambda: gate.turnstile.released is not None, f"the unlock at {gate_id}")
             passed = gate.agent.lane.counters.get("passed", 0)
             gate.turnstile.walk_through(Direction.IN)

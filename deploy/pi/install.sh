@@ -68,7 +68,9 @@ if [ "$system" = 1 ]; then
   [ "$role" = gate ] && venv_args=(--system-site-packages)
   [ -x /opt/gatehouse/.venv/bin/python ] || python3 -m venv "${venv_args[@]}" /opt/gatehouse/.venv
   /opt/gatehouse/.venv/bin/pip install -q --upgrade pip
-  /opt/gatehouse/.venv/bin/pip install -q /opt/gatehouse
+  # Only what the role needs: a gate does not get the hub's database stack, a hub not OpenCV.
+  if [ "$role" = gate ]; then extras="gate,camera"; else extras="hub"; fi
+  /opt/gatehouse/.venv/bin/pip install -q "/opt/gatehouse[$extras]"
 fi
 
 # Logs go to journald only; bound it so a chatty day cannot fill the card (and keep writes few).

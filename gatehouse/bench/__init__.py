@@ -23,6 +23,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "sync": ("gatehouse.bench.sync", "revocation propagation, admit fan-out, backlog drain and snapshot time"),
     "drill": ("gatehouse.bench.drill", "the upgrade drill: hub and gate upgrades and a partition under a stream of fans"),
     "load": ("gatehouse.bench.load", "a whole venue: many gates scanning against one hub"),
+    "reseat": ("gatehouse.bench.reseat", "a mass re-seating file: apply time, and when every gate refuses the old codes"),
     "faults": ("gatehouse.bench.faults", "the fault scenarios (disk full, clock skew, kill -9, a flapping link)"
                                          " against real processes"),
 }

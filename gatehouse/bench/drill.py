@@ -38,6 +38,7 @@ from gatehouse.bench import percentile
 from gatehouse.netsim import LinkCutter
 from gatehouse.venue import TIMEOUT_S, Gate, Venue, eventually, fetch_all
 from tickets.model import TicketStatus
+from tickets.reasons import Reason
 
 STALL_LIMIT_S = 2.0
 STEWARD = ("st-drill", "Drill Steward", "4711")
@@ -262,7 +263,7 @@ async def _revoke_and_present(venue: Venue, lanes: dict[str, Lane], cut: list[La
         t0 = time.monotonic()
         reason = await lane.gate.scan(credentials[ticket["number"]])
         tally.note(lane.gate.gate_id, reason, time.monotonic() - t0)
-        if reason.startswith("ADMIT"):
+        if Reason(reason).admits:
             tally.revoked_admitted += 1
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gatehouse.venue import HubProcess, free_port
+from gatehouse.venue import HubProcess, eventually, free_port
 from hub.importer import import_tickets
 from hub.store import db_path, init_hub
 from sync import messages as m
@@ -59,7 +59,7 @@ def tickets_csv(rows: int, zones: Sequence[str] = ("North", "South", "East", "We
 
 
 def quick_delays() -> Iterator[float]:
-    return backoff(0.2, 2.0, 2.0)
+    return backoff(0.2, 2.0, 2.0)  # quick, jittered
 
 
 # --------------------------------------------------------------------------- the hub process
@@ -303,11 +303,8 @@ async def start_light_gates(gates: Sequence[LightGate], within_s: float = 120.0)
 
 
 async def until(pred: Callable[[], object], within_s: float, what: str, step_s: float = 0.002) -> None:
-    deadline = time.perf_counter() + within_s
-    while not pred():
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"timed out after {within_s:.0f} s waiting for {what}")
-        await asyncio.sleep(step_s)
+    """:func:`gatehouse.venue.eventually` with a 2 ms step: benchmarks time what they wait for."""
+    await eventually(pred, within_s, what, step_s)
 
 
 class EntryMix:

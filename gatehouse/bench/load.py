@@ -44,6 +44,7 @@ from gatehouse.bench.kit import (
     until,
 )
 from gatehouse.venue import Gate, Venue
+from tickets.reasons import Reason
 
 ZONES = ("North", "South", "East", "West")
 
@@ -230,8 +231,8 @@ async def _drive(hub: Hub, tmp: Path, args: argparse.Namespace) -> dict[str, Any
         "decide_p99_ms": round(pct(decide_s, 0.99) * 1000, 3),
         "decide_max_ms": round(max(decide_s, default=0.0) * 1000, 3),
         "decisions_count": len(decide_s),
-        "admitted_count": sum(n for r, n in reasons.items() if r.startswith("ADMIT")),
-        "refused_count": sum(n for r, n in reasons.items() if not r.startswith("ADMIT")),
+        "admitted_count": sum(n for r, n in reasons.items() if Reason(r).admits),
+        "refused_count": sum(n for r, n in reasons.items() if not Reason(r).admits),
         "unacked_count": unacked,
         "hub_rss_mb": round(rss_peak, 1),
         "hub_cpu_s": round(hub_cpu, 2), "hub_cpu_ratio": round(hub_cpu / elapsed, 3),

@@ -30,9 +30,9 @@ from hub.store.base import (
     KEYS_DIR,
     ROLES,
     Change,
-    IngestResult,
     Principal,
     Snapshot,
+    StoredBatch,
     db_path,
     hash_token,
     new_token,
@@ -59,7 +59,7 @@ class HubStore(EventMixin, ZonesMixin, TicketsMixin, ChangesMixin, GatesMixin, I
         self.clock = clock
         self.path = db.path  # the SQLite file, or None on PostgreSQL
         self.changed_event = asyncio.Event()
-        self.ingest_listeners: list[Callable[[IngestResult], Any]] = []
+        self.ingest_listeners: list[Callable[[StoredBatch], Any]] = []
         self._ingest_q = asyncio.Queue()
         self._ingest_task = None
         self._ingest_busy = 0
@@ -87,8 +87,9 @@ class HubStore(EventMixin, ZonesMixin, TicketsMixin, ChangesMixin, GatesMixin, I
         """Import a CSV/JSON/JSONL file (see :mod:`hub.importer`); off the event loop, chunk by chunk."""
         report = await asyncio.to_thread(import_tickets, self.db, data, fmt, clock=self.clock)
         self._poke()
-        await self.record_audit(actor, "import", name or "body",
-                                {k: v for k, v in report.to_json().items() if k != "errors"})
+        detail = {k: v for k, v in report.to_json().items() if k not in ("errors", "mismatches")}
+        detail["double_sold_count"] = (report.mismatches or {}).get("double_sold_count", 0)
+        await self.record_audit(actor, "import", name or "body", detail)
         return report
 
     async def changed(self) -> None:
@@ -97,8 +98,29 @@ class HubStore(EventMixin, ZonesMixin, TicketsMixin, ChangesMixin, GatesMixin, I
 
 
 __all__ = [
-    "ADMIT_REASONS", "CLI", "DB_NAME", "ENROLL_TTL_S", "GATE_KINDS", "GROUP_COMMIT_MAX", "KEYS_DIR",
-    "PENDING_EXPIRY_S", "ROLES", "Change", "GateManifest", "HubStore", "IngestResult", "PaperTickIn", "Principal",
-    "Snapshot", "database_url", "db_path", "hash_token", "init_hub", "migrate", "new_token", "open_database",
-    "restore_hub", "slug",
+    "ADMIT_REASONS",
+    "CLI",
+    "DB_NAME",
+    "ENROLL_TTL_S",
+    "GATE_KINDS",
+    "GROUP_COMMIT_MAX",
+    "KEYS_DIR",
+    "PENDING_EXPIRY_S",
+    "ROLES",
+    "Change",
+    "GateManifest",
+    "HubStore",
+    "PaperTickIn",
+    "Principal",
+    "Snapshot",
+    "StoredBatch",
+    "database_url",
+    "db_path",
+    "hash_token",
+    "init_hub",
+    "migrate",
+    "new_token",
+    "open_database",
+    "restore_hub",
+    "slug",
 ]

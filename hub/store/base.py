@@ -101,7 +101,9 @@ class Snapshot:
 
 
 @dataclass(slots=True)
-class IngestResult:
+class StoredBatch:
+    """What storing one gate's journal batch did (the protocol's ack is :class:`sync.backend.IngestResult`)."""
+
     high_water: int
     stored: list[JournalEntry] = field(default_factory=list)
     admits: list[JournalEntry] = field(default_factory=list)

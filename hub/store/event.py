@@ -148,8 +148,10 @@ class EventMixin(StoreCore):
         now = self._now()
         state = {"active": active, "reason": reason, "by": actor.name, "at": now,
                  "gates": sorted(gates) if gates is not None else None}
-        command = {"name": "emergency_on" if active else "emergency_off", "reason": reason, "args": {},
-                   "gates": state["gates"], "command_id": secrets.token_hex(8)}
+        gate_list: list[str] | None = sorted(gates) if gates is not None else None
+        name = "emergency_on" if active else "emergency_off"
+        command: dict[str, Any] = {"name": name, "reason": reason, "args": {}, "gates": gate_list,
+                                   "command_id": secrets.token_hex(8)}
 
         def tx(conn: Connection) -> None:
             if gates is not None:
@@ -158,7 +160,7 @@ class EventMixin(StoreCore):
                 if missing:
                     raise BadInput(f"unknown gates: {missing}", code="gate_not_found")
             meta_set(conn, "emergency", json.dumps(state))
-            audit(conn, actor, command["name"], ",".join(state["gates"] or ["all"]), command, now)
+            audit(conn, actor, name, ",".join(gate_list or ["all"]), command, now)
             append_changes(self.db, conn, [("command", 0, command)], now)
         await self.db.write(tx)
         self._poke()

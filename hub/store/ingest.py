@@ -36,8 +36,8 @@ from hub.reconcile import ConflictKind
 from hub.records import policy_from_row
 from hub.store.base import (
     ADMIT_SQL,
-    IngestResult,
     StoreCore,
+    StoredBatch,
     append_changes,
     driver_rows,
     execute,
@@ -49,8 +49,7 @@ from hub.store.base import (
 from hub.store.tickets import ticket_by_number
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import Direction, EntryState
-from tickets.policy import EntryKind as PolicyKind
-from tickets.policy import evaluate_entry, record_passage
+from tickets.policy import EntryRule, evaluate_entry, record_passage
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +65,10 @@ _INSERT_JOURNAL = (
 
 
 class IngestMixin(StoreCore):
-    _ingest_q: asyncio.Queue[tuple[str, list[JournalEntry], asyncio.Future[IngestResult]]]
+    _ingest_q: asyncio.Queue[tuple[str, list[JournalEntry], asyncio.Future[StoredBatch]]]
     _ingest_task: asyncio.Task[None] | None = None
     _ingest_busy = 0
-    #: called with each IngestResult once stored (the dashboard's live feed); must be quick
+    #: called with each StoredBatch once stored (the dashboard's live feed); must be quick
     ingest_listeners: list[Any]
 
     @property
@@ -77,14 +76,14 @@ class IngestMixin(StoreCore):
         """Batches waiting for the ingest writer (for metrics)."""
         return self._ingest_q.qsize() + self._ingest_busy
 
-    async def ingest(self, gate_id: str, entries: Sequence[JournalEntry]) -> IngestResult:
+    async def ingest(self, gate_id: str, entries: Sequence[JournalEntry]) -> StoredBatch:
         """Store a batch of one gate's journal entries (see the module docstring for the rules)."""
         for e in entries:
             if e.gate_id != gate_id:
                 raise BadInput(f"entry seq {e.seq} names gate {e.gate_id!r}, not {gate_id!r}", code="wrong_gate")
         if self._ingest_task is None or self._ingest_task.done():
             self._ingest_task = asyncio.create_task(self._ingest_writer(), name="hub-ingest-writer")
-        fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[StoredBatch] = asyncio.get_running_loop().create_future()
         await self._ingest_q.put((gate_id, list(entries), fut))
         result = await fut
         if result.admits or result.not_passed:
@@ -105,7 +104,7 @@ class IngestMixin(StoreCore):
             self._ingest_busy = len(jobs)
             now = self._now()
             try:
-                outcomes: list[IngestResult | BaseException] = list(
+                outcomes: list[StoredBatch | BaseException] = list(
                     await self.db.write(store_jobs, self.db, [(g, e) for g, e, _f in jobs], now))
             except asyncio.CancelledError:
                 for _g, _e, fut in jobs:
@@ -145,9 +144,9 @@ class IngestMixin(StoreCore):
 
 
 def store_jobs(conn: Connection, db: Database, jobs: list[tuple[str, list[JournalEntry]]],
-               now: float) -> list[IngestResult | Exception]:
+               now: float) -> list[StoredBatch | Exception]:
     """Store every job in the transaction ``conn``, each in its own savepoint."""
-    out: list[IngestResult | Exception] = []
+    out: list[StoredBatch | Exception] = []
     entry_events: list[tuple[int, dict[str, Any]]] = []
     for gate_id, entries in jobs:
         try:
@@ -173,12 +172,12 @@ def _is_storage_failure(exc: Exception) -> bool:
 
 
 def ingest_one(conn: Connection, db: Database, gate_id: str, entries: list[JournalEntry],
-               now: float) -> tuple[IngestResult, list[tuple[int, dict[str, Any]]]]:
+               now: float) -> tuple[StoredBatch, list[tuple[int, dict[str, Any]]]]:
     lock = " FOR UPDATE" if db.is_pg else ""
     row = one(conn, f"SELECT high_water FROM gates WHERE gate_id = :g{lock}", {"g": gate_id})
     if row is None:
         raise NotFound(f"no gate {gate_id!r}", code="gate_not_found")
-    result = IngestResult(high_water=int(row[0]))
+    result = StoredBatch(high_water=int(row[0]))
     events = store_entries(conn, db, gate_id, entries, now, result)
     high_water = _advance_high_water(conn, gate_id, result.high_water)
     execute(conn, "UPDATE gates SET high_water = :h, last_seen = :at WHERE gate_id = :g",
@@ -190,7 +189,7 @@ def ingest_one(conn: Connection, db: Database, gate_id: str, entries: list[Journ
 
 
 def store_entries(conn: Connection, db: Database, gate_id: str, entries: list[JournalEntry], now: float,
-                  result: IngestResult) -> list[tuple[int, dict[str, Any]]]:
+                  result: StoredBatch) -> list[tuple[int, dict[str, Any]]]:
     """Store new entries of one journal (a gate's, or a ``paper:<gate>`` one) and reconcile them.
 
     The one authoritative reconciliation path: scans, manual admits from a gate screen and
@@ -259,7 +258,7 @@ def store_entries(conn: Connection, db: Database, gate_id: str, entries: list[Jo
     for e in passages:
         if e.passage is Passage.NOT_PASSED:
             result.not_passed.append(e)
-            _not_passed(conn, gate_id, e.ref_seq, now)
+            _not_passed(conn, gate_id, e.ref_seq or 0, now)
             if e.ticket_id is not None:
                 touched.add(e.ticket_id)
                 events.append((e.ticket_id, {"ticket_id": e.ticket_id, "zone_id": e.zone_id, "gate_id": gate_id,
@@ -398,7 +397,7 @@ def _check_double_admit(conn: Connection, ticket_id: int, gate_id: str, seq: int
             continue
         reason, _flags = evaluate_entry(policy, state, at)
         # a single-entry ticket's first admission is the one that stands; others pair with it
-        anchor = first if policy.kind is PolicyKind.SINGLE else prev
+        anchor = first if policy.kind is EntryRule.SINGLE else prev
         if not reason.admits and anchor is not None and (gate_id, seq) in ((g, s), (anchor[0], anchor[1])):
             found += add_conflict(
                 conn, "double_admit", ticket_id, (anchor[0], anchor[1]), (g, s),

@@ -15,9 +15,9 @@ from hub.errors import BadInput, Conflict, NotFound
 from hub.reconcile import PaperTick, bulk_ticks, paper_gate_id
 from hub.records import TICKET_COLUMNS, record_from_row, ticket_row
 from hub.store.base import (
-    IngestResult,
     Principal,
     StoreCore,
+    StoredBatch,
     append_changes,
     audit,
     current_seq,
@@ -216,7 +216,7 @@ def _paper_tx(conn: Connection, db: Any, actor: Principal, gate: dict[str, Any],
     first_seq = int(scalar(conn, "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE gate_id = :p", {"p": paper_gate}))
     entries = bulk_ticks(items, actor.name, gate_id=gate_id, first_seq=first_seq, entered_at=now,
                          manifest_hub_seq=manifest_hub_seq, existing=existing)
-    result = IngestResult(high_water=0)
+    result = StoredBatch(high_water=0)
     events = store_entries(conn, db, paper_gate, entries, now, result)
     record_entry_events(db, conn, events, now)
     entered = {normalize_number(e.ticket_number or "") for e in entries}

@@ -33,7 +33,8 @@ class ReportsMixin(StoreCore):
                           before: tuple[float, str, int] | None = None) -> list[dict[str, Any]]:
         """Journal entries, newest first. Keyset paging: ``before`` is ``(at, gate_id, seq)`` of
         the last row of the previous page."""
-        where, params = [], {}
+        where: list[str] = []
+        params: dict[str, Any] = {}
         for col, val in (("ticket_id", ticket_id), ("gate_id", gate_id), ("reason", reason), ("kind", kind)):
             if val is not None:
                 where.append(f"{col} = :{col}")
@@ -67,7 +68,8 @@ class ReportsMixin(StoreCore):
                         before: int | None = None) -> list[dict[str, Any]]:
         """Conflicts, newest first; keyset paging with ``before`` = the last conflict id seen."""
         def tx(conn: Connection) -> list[dict[str, Any]]:
-            where, params = [], {"lim": max(1, min(limit, MAX_PAGE))}
+            where: list[str] = []
+            params: dict[str, Any] = {"lim": max(1, min(limit, MAX_PAGE))}
             if open_only:
                 where.append("resolved_at IS NULL")
             if before is not None:
@@ -172,7 +174,8 @@ class ReportsMixin(StoreCore):
 
     async def audit_log(self, *, limit: int = 200, action: str | None = None,
                         before: int | None = None) -> list[dict[str, Any]]:
-        where, params = [], {"lim": max(1, min(limit, MAX_PAGE))}
+        where: list[str] = []
+        params: dict[str, Any] = {"lim": max(1, min(limit, MAX_PAGE))}
         if action:
             where.append("action = :action")
             params["action"] = action

@@ -87,7 +87,7 @@ class TicketsMixin(StoreCore):
         row = await self.db.read(lambda c: one(c, "SELECT barcode FROM tickets WHERE ticket_id = :t", {"t": ticket_id}))
         if row is None:
             raise NotFound(f"no ticket {ticket_id}", code="ticket_not_found")
-        return row[0]
+        return None if row[0] is None else str(row[0])
 
     async def ticket_count(self) -> int:
         return int(await self.db.read(lambda c: scalar(c, "SELECT COUNT(*) FROM tickets")))
@@ -107,7 +107,8 @@ class TicketsMixin(StoreCore):
         Keyset paging: ``after`` is the last number of the previous page. Callers learn there is
         a next page when they get ``limit`` rows (the API turns that into a ``next`` link).
         """
-        where, params = [], {}
+        where: list[str] = []
+        params: dict[str, Any] = {}
         if number_prefix:
             # a range on the unique index, not LIKE (LIKE would scan)
             where.append("number >= :lo AND number < :hi")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import TIMEOUT_S
 from tests.firmware_bridge.conftest import UNIT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ class ControllerProcess:
             sys.executable, "-m", "firmware_bridge.firmware.main", *CONTROLLER_ARGS, *extra,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT)
         self._reader = asyncio.create_task(self._read())
-        ready = await self.expect(lambda m: m.get("event") == "ready", within=200 * UNIT)
+        ready = await self.expect(lambda m: m.get("event") == "ready", within=TIMEOUT_S * 3)
         self.port = ready["port"]
         return self
 
@@ -58,7 +59,7 @@ class ControllerProcess:
                 self._changed.notify_all()
 
     async def expect(self, pred: Callable[[dict[str, Any]], bool], *, after: int = 0,
-                     within: float = 40 * UNIT) -> dict[str, Any]:
+                     within: float = TIMEOUT_S * 2) -> dict[str, Any]:
         """Wait for the first line (from index ``after``) matching ``pred``."""
         async def scan() -> dict[str, Any]:
             async with self._changed:

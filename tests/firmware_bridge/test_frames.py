@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from firmware_bridge import frames
@@ -63,9 +63,13 @@ def test_a_lost_byte_costs_only_its_own_frame(a: tuple[int, int, bytes], b: tupl
     first = frames.encode(*a)
     lost = where % (len(first) - 1) + 1  # any byte after START
     damaged = first[:lost] + first[lost + 1:]
+    stream = damaged + frames.encode(*b) + b"".join(frames.encode(*b) for _ in range(12))
+    # Losing a frame's last byte when it equals the next frame's first (START) leaves the
+    # first frame whole on the wire: nothing was lost, so nothing must be refused.
+    assume(not stream.startswith(first))
     dec = frames.Decoder()
     # the following frames arrive; enough of them to fill any length the damage implied
-    got = dec.feed(damaged + frames.encode(*b) + b"".join(frames.encode(*b) for _ in range(12)))
+    got = dec.feed(stream)
     assert (b[0], b[1], b[2]) in [(s, t, bytes(p)) for s, t, p in got]
     assert (a[0], a[1], a[2]) not in [(s, t, bytes(p)) for s, t, p in got] or a == b
 

@@ -13,6 +13,7 @@ from firmware_bridge.base import Indicator, TurnstileEvent
 from firmware_bridge.config import TurnstileConfigError as ConfigError
 from firmware_bridge.factory import open_turnstile
 from firmware_bridge.serial_backend import SerialTurnstile
+from tests.conftest import TIMEOUT_S
 from tests.firmware_bridge.conftest import UNIT
 from tests.firmware_bridge.controller_process import ControllerProcess, bridge_config
 from tickets.model import Direction
@@ -224,7 +225,7 @@ async def test_cli_test_command_unlocks_once_and_reports_the_passage(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     await controller.mechanism("release", after=mark, direction="in")
     await controller.send("rotate in")
-    out, err = await asyncio.wait_for(proc.communicate(), 200 * UNIT)
+    out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_S * 3)
     assert proc.returncode == 0, err.decode()
     result = json.loads(out)
     assert result["passage_confirmed"] is True and result["admitted"] == 1 and result["passed"] == 1
@@ -243,7 +244,7 @@ async def test_cli_controller_command_serves_a_pty() -> None:
     try:
         assert proc.stdout is not None
         while True:
-            msg = json.loads(await asyncio.wait_for(proc.stdout.readline(), 200 * UNIT))
+            msg = json.loads(await asyncio.wait_for(proc.stdout.readline(), TIMEOUT_S * 3))
             if msg["event"] == "ready":
                 break
         assert msg["port"].startswith("/dev/pts/")
@@ -252,7 +253,7 @@ async def test_cli_controller_command_serves_a_pty() -> None:
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
-        await asyncio.wait_for(proc.wait(), 200 * UNIT)
+        await asyncio.wait_for(proc.wait(), TIMEOUT_S * 3)
 
 
 @pytest.mark.parametrize(("over", "key"), [

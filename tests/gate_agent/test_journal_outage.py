@@ -20,7 +20,7 @@ from tests.conftest import eventually
 
 
 class FullDisk:
-    """Wraps the journal's connection: every INSERT fails as on a full disk while ``full``."""
+    """Wraps the journal's write connection: every INSERT fails as on a full disk while ``full``."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
@@ -44,8 +44,8 @@ async def test_a_failed_journal_write_refuses_the_scan_closes_the_gate_and_reope
         assert agent.journal is not None and agent.lane is not None
         assert (tmp_path / RESERVE_NAME).exists()
         mode_before = agent.ladder.mode
-        disk = FullDisk(agent.journal._db)
-        agent.journal._db = disk  # type: ignore[assignment]
+        disk = FullDisk(agent.journal._tx.db)
+        agent.journal._tx.db = disk  # type: ignore[assignment]
         before = agent.journal.last_seq
         disk.full = True
 

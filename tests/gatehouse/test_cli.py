@@ -39,3 +39,19 @@ def test_keys_new_issue_and_inspect_round_trip(tmp_path: Path) -> None:
     flipped = code[:-10] + ("B" if code[-10] != "B" else "C") + code[-9:]  # a signature character
     bad = gatehouse("keys", "inspect", "--dir", str(tmp_path), flipped)
     assert bad.returncode == 1 and ("FORGED" in bad.stderr or "MALFORMED" in bad.stderr)
+
+
+def test_a_role_not_installed_names_the_extra_to_install() -> None:
+    """A gate installed without the hub's stack: `gatehouse hub …` says which extra to install."""
+    code = ("import sys; sys.modules['sqlalchemy'] = None; from gatehouse.cli import main; "
+            "raise SystemExit(main(['hub', 'gates', '--data', '/nonexistent']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'gatehouse[hub]'" in done.stderr and "sqlalchemy" in done.stderr
+
+
+def test_a_broken_import_of_our_own_code_is_an_error_not_unavailable() -> None:
+    code = ("import sys; sys.modules['hub.store'] = None; from gatehouse.cli import main; "
+            "raise SystemExit(main(['hub', 'gates', '--data', '/nonexistent']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "ModuleNotFoundError" in done.stderr and "not installed" not in done.stderr

@@ -13,9 +13,7 @@ import uvicorn
 
 from hub.app import create_app
 from hub.store import init_hub
-
-#: every wait in these tests scales from this one constant
-TIMEOUT_S = 10.0
+from tests.conftest import TIMEOUT_S  # the one timeout scale
 
 
 @dataclass

@@ -20,13 +20,11 @@ from sync.gate_client import GateClient
 from sync.hub_route import GateRegistry, add_gate_route
 from sync.memory import MemoryHubBackend
 from sync.merge import merge_ticket
+from tests.conftest import TIMEOUT_S  # the one timeout scale
 from tests.sync.harness import MemoryGate
 from tickets.entry import JournalEntry
 from tickets.model import TicketRecord, Zone
 from tickets.policy import EntryPolicy
-
-#: Every wait in the transport tests scales from this.
-TIMEOUT_S = 10.0
 
 
 class Changes:
@@ -57,8 +55,15 @@ class NotifyingBackend(MemoryHubBackend):
     def __init__(self, changes: Changes) -> None:
         super().__init__()
         self.changes = changes
+        #: set: batches that arrive are never stored (work in flight when the hub dies)
+        self.stalled = asyncio.Event()
+        self.stalled_batches = 0
 
     async def ingest(self, gate_id: str, entries: Sequence[JournalEntry]) -> IngestResult:
+        if self.stalled.is_set():
+            self.stalled_batches += 1
+            self.changes.notify()
+            await asyncio.Event().wait()  # until the connection is dropped with the hub
         r = self.ingest_now(gate_id, entries)
         self.changes.notify()
         return r

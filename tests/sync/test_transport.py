@@ -79,9 +79,12 @@ async def test_hub_killed_mid_burst_then_restarted_gates_drain_with_exact_counts
     for i in range(60):
         g1.scan(1 + i % 50)
     await changes.until(lambda: g1.mg.acked >= 1, what="upload under way")
+    backend.stalled.set()  # from here the hub takes batches and dies before storing them
     for i in range(60, 120):
         g1.scan(1 + i % 50)
+    await changes.until(lambda: backend.stalled_batches >= 1, what="a batch in flight")
     await hub.kill()  # mid-burst: batches in flight are lost with the connection
+    backend.stalled.clear()
     assert g1.mg.acked < 120
     for i in range(120, 200):
         g1.scan(1 + i % 50)

@@ -374,8 +374,7 @@ class GateAgent:
         if self.journal_outage is not None:
             return
         self.journal_outage = {"since": self.clock(), "cause": cause,
-                               "refused_before": self.lane.counters["unjournaled"] if self.lane else 0,
-                               "deferred_before": self.lane.counters["passages_deferred"] if self.lane else 0}
+                               "refused_before": self.lane.counters["unjournaled"] if self.lane else 0}
         freed = self.disk.release() if self.disk is not None else 0
         log.error("%s — gate CLOSED: nobody is admitted off the record (released the %.1f MB disk reserve "
                   "to record this)", cause, freed / 1e6)

@@ -715,12 +715,12 @@ async def link_flap(root: Path, p: Params) -> ScenarioResult:
 
 
 SCENARIOS: dict[str, Callable[[Path, Params], Awaitable[ScenarioResult]]] = {
+    "disk_full_gate": disk_full_gate,
+    "disk_full_hub": disk_full_hub,
+    "clock_skew": clock_skew,
     "hub_kill_group_commit": hub_kill_group_commit,
     "hub_kill_backup": hub_kill_backup,
     "link_flap": link_flap,
-    "clock_skew": clock_skew,
-    "disk_full_gate": disk_full_gate,
-    "disk_full_hub": disk_full_hub,
 }
 
 
@@ -740,6 +740,28 @@ async def run_scenario(name: str, root: Path, params: Params | None = None) -> S
     return result
 
 
+def run_defect_tests() -> dict[str, int]:
+    """Run the per-defect fault tests (each drives real processes itself) and count them."""
+    import glob
+    import xml.etree.ElementTree as ET
+
+    files = sorted(glob.glob(str(ROOT / "tests" / "faults" / "test_defects_*.py")))
+    if not files:
+        say("no per-defect fault tests (tests/faults/test_defects_*.py) in this checkout")
+        return {"tests": 0, "passed": 0}
+    with tempfile.TemporaryDirectory(prefix="gatehouse-defects-") as tmp:
+        report = Path(tmp) / "junit.xml"
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", f"--junitxml={report}", *files],
+                       cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr, check=False)
+        if not report.exists():
+            return {"tests": len(files), "passed": 0}
+        suite = ET.parse(report).getroot()
+        suite = suite if suite.tag == "testsuite" else suite[0]
+        tests = int(suite.get("tests", 0)) - int(suite.get("skipped", 0))
+        failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    return {"tests": tests, "passed": tests - failed}
+
+
 # --------------------------------------------------------------------------- the benchmark
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = Params(flap_s=300.0, backup_tickets=200_000)
@@ -752,6 +774,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skew-s", type=float, default=d.skew_s)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--dir", type=Path, default=None, help="keep the scenarios' files here")
+    parser.add_argument("--defects", action="store_true",
+                        help="also run the per-defect fault tests (tests/faults/test_defects_*.py), one scenario each")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -763,9 +787,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gatehouse-faults-")))
         for name in names:
             results.append(asyncio.run(run_scenario(name, base / name, params)))
+    defects = run_defect_tests() if args.defects else None
     out: dict[str, Any] = {
-        "scenarios_count": len(results),
-        "passed_count": sum(r.passed for r in results),
+        "scenarios_count": len(results) + (defects["tests"] if defects else 0),
+        "passed_count": sum(r.passed for r in results) + (defects["passed"] if defects else 0),
         "lost_count": sum(r.lost for r in results),
         "double_counted_count": sum(r.double for r in results),
         "silent_failures_count": sum(r.silent for r in results),
@@ -775,6 +800,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "backup_tickets": params.backup_tickets, "skew_s": params.skew_s, "seed": params.seed,
         "load_average": round(os.getloadavg()[0], 1),
     }
+    if defects is not None:
+        out["defects_count"], out["defects_passed_count"] = defects["tests"], defects["passed"]
     for r in results:
         out[f"{r.name}_passed"] = r.passed
         out[f"{r.name}_duration_s"] = r.duration_s

@@ -6,20 +6,34 @@ the process's file sizes are capped with RLIMIT_FSIZE instead (the figure ``meth
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from gatehouse.venue import ROOT, TIMEOUT_S
 from tests.faults.scenario_runner import assert_kept, run
 
 pytestmark = pytest.mark.slow
 
 
-async def test_a_gate_whose_journal_cannot_commit_closes_with_the_cause_and_recovers_losing_nothing(tmp_path: Path) -> None:
-    result = await run("disk_full_gate", tmp_path)
-    assert_kept(result)
-    assert result.figures["method"] in ("tmpfs", "rlimit_fsize")
-    assert result.figures["admits_after_fill_count"] <= result.figures["scans_until_closed_count"]
+def test_a_gate_whose_journal_cannot_commit_closes_with_the_cause_and_recovers_losing_nothing(tmp_path: Path) -> None:
+    """Run through ``gatehouse bench faults`` as an operator would: one flat JSON object."""
+    got = subprocess.run([sys.executable, "-m", "gatehouse", "bench", "faults", "--json", "--only", "disk_full_gate",
+                          "--dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S * 30)
+    print(got.stderr[-6000:])
+    assert got.returncode == 0, got.stderr[-3000:]
+    result = json.loads(got.stdout)
+    assert result["disk_full_gate_passed"] is True, got.stderr[-3000:]
+    assert {k: result[k] for k in ("scenarios_count", "passed_count", "lost_count", "double_counted_count",
+                                   "silent_failures_count")} == {
+        "scenarios_count": 1, "passed_count": 1, "lost_count": 0, "double_counted_count": 0,
+        "silent_failures_count": 0}
+    assert result["disk_full_gate_method"] in ("tmpfs", "rlimit_fsize")
+    assert result["disk_full_gate_admits_after_fill_count"] <= result["disk_full_gate_scans_until_closed_count"]
+    assert all(isinstance(v, int | float | str | bool) for v in result.values())  # flat
 
 
 async def test_a_hub_whose_disk_is_full_refuses_with_a_reason_and_drains_exactly_once_after(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ async def healthz(request: Request, response: Response) -> dict[str, Any]:
         response.status_code = 503
         response.headers["Retry-After"] = "5"
         body.update(status="degraded", storage=f"writes failing: {why}", storage_failing_since=since,
-                    storage_write_failures=store.db.write_failures)
+                    storage_write_failures=store.db.write_failures,
+                    error={"code": "storage_unavailable", "message": f"the database refuses writes: {why}"})
     return body
 
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from gatehouse.venue import TIMEOUT_S
 from tests.faults.scenario_runner import assert_kept, run
 
-pytestmark = pytest.mark.slow
+# a whole scenario with real processes: minutes on a busy machine, not the suite's 3-minute default
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S * 60)]
 
 
 async def test_a_flapping_link_loses_nothing_duplicates_nothing_and_never_sticks_the_upload(tmp_path: Path) -> None:

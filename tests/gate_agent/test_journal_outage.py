@@ -75,3 +75,39 @@ async def test_a_failed_journal_write_refuses_the_scan_closes_the_gate_and_reope
         assert reopened.detail.startswith(f"CLOSED->{mode_before}")
     finally:
         await agent.stop()
+
+
+async def test_a_passage_outcome_the_journal_cannot_take_is_kept_and_recorded_late_once_it_can(tmp_path: Path) -> None:
+    """An admit journaled, then the disk fills before the fan's passage times out: the outcome
+    is kept (not lost, not silently dropped), written once the journal works, and reaches the hub."""
+    from gatehouse.venue import Venue, fetch_all
+
+    venue = await Venue.create(tmp_path, zones={"North": 100}, tickets_per_zone=3)
+    try:
+        gate = await venue.add_gate("north 1", ["North"], passage_timeout_s=1.0)
+        await venue.online(gate)
+        agent, lane = gate.agent, gate.agent.lane
+        assert agent.journal is not None and lane is not None
+        disk = FullDisk(agent.journal._tx.db)
+        agent.journal._tx.db = disk  # type: ignore[assignment]
+        code = await venue.credential("N00001")
+        assert await gate.scan(code, walk=False) == "ADMIT"
+        admit_seq = agent.journal.last_seq
+        disk.full = True  # before the passage times out (1 s): its outcome cannot be written
+        await eventually(lambda: lane.counters["passages_deferred"] == 1, what="the outcome kept for later")
+        assert str(agent.ladder.mode) == "CLOSED"
+        assert len(lane.deferred) == 1
+
+        disk.full = False
+        await agent.check_disk()
+        assert lane.deferred == [] and str(agent.ladder.mode) == "ONLINE"
+        outcome = next(e for e in await agent.journal.all_entries() if e.kind.value == "passage"
+                       and e.ref_seq == admit_seq)
+        assert outcome.passage.value == "not_passed" and "recorded late" in outcome.detail
+        await eventually(lambda: agent.sync_status is not None and agent.sync_status()["backlog"] == 0,
+                         what="the late outcome uploaded")
+        async with venue.hub.admin_client() as c:
+            held = await fetch_all(c, "/api/v1/validations", {"gate_id": gate.gate_id, "limit": 1000})
+        assert any(v["kind"] == "passage" and v["ref_seq"] == admit_seq for v in held)
+    finally:
+        await venue.close()

@@ -44,6 +44,9 @@ POLL_S = 0.1
 MAINTENANCE_S = 5.0
 #: changes read per page
 PAGE = 1000
+#: a gate whose ``last_seen`` (refreshed each maintenance by the process it is connected to) is
+#: this recent counts as connected on every hub process
+SEEN_CONNECTED_S = 3 * MAINTENANCE_S
 
 
 class ChangeFeed:

@@ -15,8 +15,8 @@ from hub.importer import import_tickets
 from hub.records import record_from_row
 from hub.store import HubStore, Principal, database_url, init_hub, restore_hub
 from hub.store.setup import pg_bin
-from tickets.entry import EntryKind, JournalEntry
 from tests.conftest import TIMEOUT_S
+from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 
 ADMIN = Principal("test", "admin")

@@ -27,6 +27,10 @@ class PgUnavailable(RuntimeError):
     """PostgreSQL's server binaries are not installed (``apt-get install postgresql``)."""
 
 
+class PgCommandFailed(RuntimeError):
+    """A PostgreSQL tool (initdb, pg_ctl, pg_basebackup, psql) failed; the message has its stderr."""
+
+
 def bindir() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if not found:
@@ -62,7 +66,11 @@ class PgCluster:
         return list(args)
 
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self._cmd(*args), check=True, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise PgCommandFailed(f"{Path(args[0]).name} failed (exit {done.returncode}): "
+                                  f"{(done.stderr or done.stdout).strip()[-600:]}")
+        return done
 
     def _own(self, path: Path) -> None:
         if os.geteuid() == 0:
@@ -96,7 +104,7 @@ class PgCluster:
     def stop(self, mode: str = "fast") -> None:
         if not self.running:
             return
-        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        with contextlib.suppress(PgCommandFailed, subprocess.TimeoutExpired):
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", timeout=60)
         self.running = False
 

@@ -119,6 +119,10 @@ class Database:
         return engine
 
     @property
+    def dialect(self) -> Any:
+        return self._write_engine.dialect
+
+    @property
     def backend(self) -> str:
         return "postgresql" if self.is_pg else "sqlite"
 

@@ -42,7 +42,7 @@ class Databases:
         return self.cluster.create_database(f"gh_test_{os.getpid()}_{next(self._n)}")
 
 
-def _unavailable_reason() -> str | None:
+def unavailable_reason() -> str | None:
     try:
         bindir()
     except PgUnavailable as exc:
@@ -52,7 +52,7 @@ def _unavailable_reason() -> str | None:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    reason = _unavailable_reason()
+    reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
     # Not under pytest's tmp_path: its base directory is private to the test user, and the

@@ -23,6 +23,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "sync": ("gatehouse.bench.sync", "revocation propagation, admit fan-out, backlog drain and snapshot time"),
     "drill": ("gatehouse.bench.drill", "the upgrade drill: hub and gate upgrades and a partition under a stream of fans"),
     "load": ("gatehouse.bench.load", "a whole venue: many gates scanning against one hub"),
+    "failover": ("gatehouse.bench.failover",
+                 "the failover drill: a hub process killed and PostgreSQL failed over to its standby under load"),
 }
 
 

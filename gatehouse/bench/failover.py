@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from gatehouse.bench import percentile
 from gatehouse.bench.kit import LightGate, quick_delays
 from gatehouse.pgcluster import PgCluster, multi_host_url
@@ -241,7 +243,7 @@ async def _drill(root: Path, p: FailoverParams, say: Callable[[str], None], serv
         _plant(lights, per_step, stream)
 
         say("failover: 1. kill -9 hub process A")
-        hub_a.kill()
+        await asyncio.to_thread(hub_a.kill)
         await asyncio.sleep(p.phase_s)
         _plant(lights, per_step, stream)
         await hub_a.astart()
@@ -249,33 +251,50 @@ async def _drill(root: Path, p: FailoverParams, say: Callable[[str], None], serv
         await asyncio.sleep(p.phase_s / 2)
 
         say(f"failover: 2. replication cut {p.lag_s:.1f} s before the primary dies")
-        standby.psql("ALTER SYSTEM SET primary_conninfo = ''")
-        standby.psql("SELECT pg_reload_conf()")
+        # (every server command off the event loop: the agents in this process keep deciding)
+        await asyncio.to_thread(standby.psql, "ALTER SYSTEM SET primary_conninfo = ''")
+        await asyncio.to_thread(standby.psql, "SELECT pg_reload_conf()")
         await asyncio.sleep(p.lag_s)
         _plant(lights, p.doubles - 2 * per_step, stream)
         await asyncio.sleep(0.5)
-        held_primary = int(primary.psql("SELECT COUNT(*) FROM journal", db="hub") or 0)
+        held_primary = int(await asyncio.to_thread(primary.psql, "SELECT COUNT(*) FROM journal", "hub") or 0)
         journal_at_kill = {g.name: len(g.journal) for g in lights}
+        for a in agents:
+            assert a.agent.journal is not None
+            journal_at_kill[a.gate_id] = a.agent.journal.last_seq
         t_kill = time.monotonic()
-        primary.kill()
+        await asyncio.to_thread(primary.kill)
         say("failover: primary stopped (immediate); promoting the standby")
         await asyncio.to_thread(standby.promote)
-        held_standby = int(standby.psql("SELECT COUNT(*) FROM journal", db="hub") or 0)
+        held_standby = int(await asyncio.to_thread(standby.psql, "SELECT COUNT(*) FROM journal", "hub") or 0)
         result["standby_missing_entries_count"] = max(0, held_primary - held_standby)
         say(f"failover: standby promoted; it lacks {result['standby_missing_entries_count']} of the"
             f" {held_primary} journal entries the primary held")
 
-        def recovered() -> bool:
-            return all(g.online.is_set() and g.acked >= journal_at_kill[g.name] for g in lights) and \
-                all(a.agent.ladder.mode.value == "ONLINE" for a in agents)
-        try:
-            await eventually(recovered, timeout=TIMEOUT_S * 9, what="every gate back online with its journal acked")
-        except TimeoutError as exc:
-            behind = [f"{g.name}: {g.client.state}, acked {g.acked}/{journal_at_kill[g.name]}" for g in lights
-                      if not (g.online.is_set() and g.acked >= journal_at_kill[g.name])]
-            behind += [f"{a.gate_id}: {a.agent.ladder.mode.value}" for a in agents
-                       if a.agent.ladder.mode.value != "ONLINE"]
-            raise TimeoutError(f"{exc}; not recovered: {'; '.join(behind)}") from None
+        # recovered: the database the hub now runs on holds every gate's journal up to where it
+        # was when the primary died (what the standby lacked was re-sent), and every gate is online
+        async def recovered(c: Any) -> bool:
+            try:
+                r = await c.get("/api/v1/gates")
+            except httpx.HTTPError:
+                return False
+            if r.status_code != 200:
+                return False
+            held = {g["gate_id"]: int(g["high_water"]) for g in r.json()}
+            return all(held.get(g, 0) >= n for g, n in journal_at_kill.items()) and \
+                all(g.online.is_set() for g in lights) and all(a.agent.ladder.mode.value == "ONLINE" for a in agents)
+
+        deadline = time.monotonic() + TIMEOUT_S * 9
+        async with hub_b.admin_client() as c:
+            while not await recovered(c):
+                if time.monotonic() > deadline:
+                    r = await c.get("/api/v1/gates")
+                    held = {g["gate_id"]: g["high_water"] for g in r.json()} if r.status_code == 200 else {}
+                    behind = [f"{g}: hub holds {held.get(g)} of {n}" for g, n in journal_at_kill.items()
+                              if held.get(g, 0) < n]
+                    behind += [f"{g.name}: {g.client.state}" for g in lights if not g.online.is_set()]
+                    raise TimeoutError(f"not recovered after {TIMEOUT_S * 9:.0f} s: {'; '.join(behind)[:2000]}")
+                await asyncio.sleep(0.1)
         result["recovery_s"] = round(time.monotonic() - t_kill, 3)
         say(f"failover: 3. recovered in {result['recovery_s']} s; revocations through both processes")
 
@@ -363,7 +382,13 @@ async def _revocations(venue: Venue, hub_b: HubProcess, lights: list[Streamer], 
                         and r.status is TicketStatus.REVOKED:
                     seen[a.gate_id] = now
             return len(seen) == len(agents) and all(tid in g.revoked_at for g in lights)
-        await eventually(arrived, timeout=TIMEOUT_S * 3, what=f"revocation of {tid} at every gate")
+        try:
+            await eventually(arrived, timeout=TIMEOUT_S * 3, what=f"revocation of {tid} at every gate")
+        except TimeoutError as exc:
+            missing = [f"{g.name} ({g.client.state} on {g.client.url}, cursor {g.cursor}, "
+                       f"{g.client.connections} connections)" for g in lights if tid not in g.revoked_at]
+            missing += [a.gate_id for a in agents if a.gate_id not in seen]
+            raise TimeoutError(f"{exc}; missing at: {'; '.join(missing)}") from None
         latencies += [(v - t0) * 1000 for v in seen.values()]
         latencies += [(g.revoked_at[tid] - t0) * 1000 for g in lights]
     return round(percentile(latencies, 99), 2)

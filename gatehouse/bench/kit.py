@@ -230,6 +230,8 @@ class LightGate:
         self.journal = journal if journal is not None else []
         self.acked = 0
         self.cursor = cursor
+        #: the token of the change at ``cursor`` (a hub whose log went back no longer has it)
+        self.cursor_token: str | None = None
         self.epoch = epoch
         self.revoked_at: dict[int, float] = {}
         self.admit_at: dict[int, float] = {}
@@ -248,7 +250,7 @@ class LightGate:
 
     # --- GateOwner
     async def hello_facts(self) -> HelloFacts:
-        return HelloFacts(self.cursor, self.acked, len(self.journal), self.epoch)
+        return HelloFacts(self.cursor, self.acked, len(self.journal), self.epoch, self.cursor_token)
 
     async def journal_after(self, seq: int, limit: int) -> list[JournalEntry]:
         return self.journal[seq:seq + limit]
@@ -263,6 +265,7 @@ class LightGate:
 
     async def snapshot_finished(self, cursor: int, token: str | None = None) -> None:
         self.cursor = cursor
+        self.cursor_token = token
         self.snapshot_done_at = time.perf_counter()
 
     async def apply_deltas(self, changes: Sequence[m.Change], cursor: int, token: str | None = None) -> None:
@@ -276,6 +279,7 @@ class LightGate:
             elif isinstance(c, m.EntryEvent) and not c.not_passed:
                 await self.on_remote_admit(c.ticket_id, c.gate_id, c.at, c.direction)
         self.cursor = cursor
+        self.cursor_token = token
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None:
         self.remote_admits += 1

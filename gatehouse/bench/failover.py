@@ -99,12 +99,27 @@ class Stream:
     worst: tuple[float, str] = (0.0, "")
     by_reason: dict[str, int] = field(default_factory=dict)
     planted: set[int] = field(default_factory=set)
+    #: the drill's steps as (monotonic time, what), to place the worst stall
+    steps: list[tuple[float, str]] = field(default_factory=list)
+    #: how late this process's event loop woke (the agents and light gates share it)
+    loop_lag_max_s: float = 0.0
 
     def note(self, gate_id: str, reason: str, latency: float) -> None:
         self.latencies.append(latency)
         self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
         if latency > self.worst[0]:
-            self.worst = (latency, f"{gate_id}: {reason}")
+            now = time.monotonic()
+            step = next((what for at, what in reversed(self.steps) if at <= now - latency), "start")
+            self.worst = (latency, f"{gate_id}: {reason}, fan arrived {now - latency:.1f} (after: {step})")
+
+    def step(self, what: str) -> None:
+        self.steps.append((time.monotonic(), what))
+
+    async def watch_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            self.loop_lag_max_s = max(self.loop_lag_max_s, time.monotonic() - t - 0.05)
 
 
 class Streamer(LightGate):
@@ -238,15 +253,18 @@ async def _drill(root: Path, p: FailoverParams, say: Callable[[str], None], serv
                                                    p.fan_interval_s, stop)))
         for g in lights:
             tasks.append(asyncio.create_task(g.stream(p.light_rate, stop)))
+        tasks.append(asyncio.create_task(stream.watch_loop(stop)))
         per_step = max(1, p.doubles // 3)
         await asyncio.sleep(p.phase_s)
         _plant(lights, per_step, stream)
 
+        stream.step("hub A killed")
         say("failover: 1. kill -9 hub process A")
         await asyncio.to_thread(hub_a.kill)
         await asyncio.sleep(p.phase_s)
         _plant(lights, per_step, stream)
         await hub_a.astart()
+        stream.step("hub A restarted")
         say("failover: hub process A started again")
         await asyncio.sleep(p.phase_s / 2)
 
@@ -263,6 +281,7 @@ async def _drill(root: Path, p: FailoverParams, say: Callable[[str], None], serv
             assert a.agent.journal is not None
             journal_at_kill[a.gate_id] = a.agent.journal.last_seq
         t_kill = time.monotonic()
+        stream.step("primary stopped")
         await asyncio.to_thread(primary.kill)
         say("failover: primary stopped (immediate); promoting the standby")
         await asyncio.to_thread(standby.promote)
@@ -296,6 +315,7 @@ async def _drill(root: Path, p: FailoverParams, say: Callable[[str], None], serv
                     raise TimeoutError(f"not recovered after {TIMEOUT_S * 9:.0f} s: {'; '.join(behind)[:2000]}")
                 await asyncio.sleep(0.1)
         result["recovery_s"] = round(time.monotonic() - t_kill, 3)
+        stream.step("recovered")
         say(f"failover: 3. recovered in {result['recovery_s']} s; revocations through both processes")
 
         result["revocation_after_failover_p99_ms"] = await _revocations(venue, hub_b, lights, agents, fans,
@@ -316,6 +336,7 @@ async def _drill(root: Path, p: FailoverParams, say: Callable[[str], None], serv
             "decisions_count": len(stream.latencies),
             "max_stall_s": round(max(stream.latencies, default=0.0), 3),
             "decision_p99_s": round(percentile(stream.latencies, 99), 3),
+            "bench_loop_lag_max_s": round(stream.loop_lag_max_s, 3),
             "lost_count": lost,
             "double_counted_count": double,
             "conflicts_expected_count": len(stream.planted),

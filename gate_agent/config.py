@@ -37,6 +37,12 @@ HUB_SCHEMES = ("https", "wss", "http", "ws")
 FILE_RANGES = {"passage_timeout_s": (0.5, 120.0), "manifest_refresh_s": (1.0, 86400.0)}
 
 
+def _check_hub_url(value: str) -> None:
+    if value.split("://", 1)[0] not in HUB_SCHEMES or "://" not in value:
+        raise ValueError(f"must start with https:// (or wss://; http:// and ws:// on a closed test network), "
+                         f"got {value!r}")
+
+
 class GateConfig(BaseModel):
     """A gate's whole configuration; build it with :func:`load_config` or as a model."""
 
@@ -46,6 +52,9 @@ class GateConfig(BaseModel):
     #: replica, journal, credentials and manifest live here (relative: to the config file)
     data_dir: Annotated[Path, Field(strict=False)]
     hub_url: str | None = None
+    #: several hub addresses (hub processes on one PostgreSQL): the gate fails over between
+    #: them; ``hub_url``, if also set, is tried first
+    hub_urls: Annotated[tuple[str, ...], Field(strict=False)] = ()
     ca_file: Annotated[Path | None, Field(strict=False)] = None
     passage_timeout_s: Annotated[float, Field(gt=0)] = 8.0
     max_replica_age_s: Annotated[float, Field(gt=0)] = 6 * 3600.0
@@ -81,10 +90,23 @@ class GateConfig(BaseModel):
     @field_validator("hub_url")
     @classmethod
     def _hub_scheme(cls, value: str | None) -> str | None:
-        if value is not None and (value.split("://", 1)[0] not in HUB_SCHEMES or "://" not in value):
-            raise ValueError(f"must start with https:// (or wss://; http:// and ws:// on a closed test network), "
-                             f"got {value!r}")
+        if value is not None:
+            _check_hub_url(value)
         return value
+
+    @field_validator("hub_urls")
+    @classmethod
+    def _hub_schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            _check_hub_url(url)
+        if len(set(value)) != len(value):
+            raise ValueError("lists an address twice")
+        return value
+
+    @property
+    def hub_addresses(self) -> list[str]:
+        """Every hub address this file names, ``hub_url`` first; empty: the enrolment's."""
+        return list(dict.fromkeys([*([self.hub_url] if self.hub_url else []), *self.hub_urls]))
 
     @field_validator("protocol", mode="before")
     @classmethod

@@ -108,6 +108,10 @@ class ManifestSync:
         self._one_at_a_time = asyncio.Lock()  # two downloads would restart each other's staging
 
     # --- driving the loop ---------------------------------------------------------------
+    def use_hub(self, hub_url: str) -> None:
+        """Fetch from this hub address from now on (the sync link failed over to it)."""
+        self.url = _manifest_url(hub_url, self.gate_id)
+
     def on_state(self, state: str) -> None:
         """Sync link state (``online``, ``offline``, …): fetch at once on each coming online."""
         online = state == "online"

@@ -316,13 +316,14 @@ def _attach(agent: GateAgent, credentials: GateCredentials | None, reconnect_del
         log.warning("gate %s is not enrolled: running OFFLINE (run `gatehouse gate enroll`)", agent.config.gate_id)
         return None
     register_secret(creds.token)  # never in a log line, whatever logs it (websockets at -vv)
-    url = ws_url(agent.config.hub_url or creds.hub_url)
+    addresses = agent.config.hub_addresses or [creds.hub_url]
+    urls = [ws_url(a) for a in addresses]
     owner = AgentSyncOwner(agent)
     from sync.session import SessionConfig
 
     proto = agent.config.protocol
     session_config = SessionConfig(min_version=proto[0], max_version=proto[1]) if proto else None
-    client = GateClient(url, creds.token, creds.gate_id, owner, config=session_config,
+    client = GateClient(urls, creds.token, creds.gate_id, owner, config=session_config,
                         ca_file=str(agent.config.ca_file) if agent.config.ca_file else None,
                         reconnect_delays=reconnect_delays)
     agent.entry_listeners.append(lambda e: client.journal_appended(e.seq))
@@ -330,11 +331,12 @@ def _attach(agent: GateAgent, credentials: GateCredentials | None, reconnect_del
     agent.sync_owner = owner
     puller = None
     if agent.manifest is not None:
-        puller = ManifestSync(agent.manifest, hub_url=agent.config.hub_url or creds.hub_url, gate_id=creds.gate_id,
+        puller = ManifestSync(agent.manifest, hub_url=addresses[0], gate_id=creds.gate_id,
                               token=creds.token, ca_file=agent.config.ca_file,
                               refresh_s=agent.config.manifest_refresh_s,
                               retry_s=manifest_retry_s if manifest_retry_s is not None else RETRY_S)
         owner.state_listeners.append(puller.on_state)
+        client.url_listeners.append(puller.use_hub)  # fetch from the hub process the link is on
         owner.command_listeners.append(lambda _name: puller.kick())
         puller.start()
     task = asyncio.create_task(client.run(), name="sync-client")

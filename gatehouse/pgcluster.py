@@ -15,6 +15,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -25,6 +26,10 @@ from pathlib import Path
 
 class PgUnavailable(RuntimeError):
     """PostgreSQL's server binaries are not installed (``apt-get install postgresql``)."""
+
+
+class PgCommandFailed(RuntimeError):
+    """A PostgreSQL tool (initdb, pg_ctl, pg_basebackup, psql) failed; the message has its stderr."""
 
 
 def bindir() -> Path:
@@ -62,7 +67,11 @@ class PgCluster:
         return list(args)
 
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self._cmd(*args), check=True, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise PgCommandFailed(f"{Path(args[0]).name} failed (exit {done.returncode}): "
+                                  f"{(done.stderr or done.stdout).strip()[-600:]}")
+        return done
 
     def _own(self, path: Path) -> None:
         if os.geteuid() == 0:
@@ -88,16 +97,37 @@ class PgCluster:
         return self
 
     def start(self, timeout: float = 60) -> PgCluster:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t",
-                  str(int(timeout)), "start", timeout=timeout + 10)
-        self.running = True
-        return self
+        """Start the server; on a port another process took meanwhile, move to a free one."""
+        for attempt in range(3):
+            try:
+                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t",
+                          str(int(timeout)), "start", timeout=timeout + 10)
+            except PgCommandFailed:
+                log = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+                if "Address already in use" not in log[-2000:] or attempt == 2:
+                    raise
+                self._move_to(free_port())
+                continue
+            self.running = True
+            return self
+        raise AssertionError("unreachable")
+
+    def _move_to(self, port: int) -> None:
+        conf = self.data / "postgresql.conf"
+        text = conf.read_text(encoding="utf-8").replace(f"port = {self.port}", f"port = {port}")
+        conf.write_text(text, encoding="utf-8")
+        self.port = port
 
     def stop(self, mode: str = "fast") -> None:
         if not self.running:
             return
-        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", timeout=60)
+        except (PgCommandFailed, subprocess.TimeoutExpired):
+            # never leave a server behind: SIGQUIT is PostgreSQL's immediate shutdown
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int((self.data / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, signal.SIGQUIT)
         self.running = False
 
     def kill(self) -> None:
@@ -112,11 +142,17 @@ class PgCluster:
         """A streaming-replication standby of this (running) primary, started."""
         other = PgCluster(self.root, name=name)
         self._run(str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                  "-D", str(other.data), "-R", "-X", "stream", "--no-sync", timeout=300)
+                  "-D", str(other.data), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast",
+                  timeout=300)
         conf = other.data / "postgresql.conf"
         text = conf.read_text(encoding="utf-8").replace(f"port = {self.port}", f"port = {other.port}")
         conf.write_text(text, encoding="utf-8")
-        return other.start()
+        try:
+            return other.start()
+        except BaseException:
+            other.running = True  # pg_ctl may have left it half-started: make destroy() stop it
+            other.destroy()
+            raise
 
     def psql(self, sql: str, db: str = "postgres") -> str:
         psql = str(self.bin / "psql") if (self.bin / "psql").exists() else "psql"
@@ -138,8 +174,9 @@ class PgCluster:
 
 def multi_host_url(db: str, *clusters: PgCluster) -> str:
     """A libpq URL naming several servers: it connects to whichever accepts writes (failover)."""
-    hosts = ",".join(f"127.0.0.1:{c.port}" for c in clusters)
-    return f"postgresql+psycopg://postgres@/{db}?host={hosts}&target_session_attrs=read-write&connect_timeout=3"
+    # SQLAlchemy's multi-host form (one ``host=HOST:PORT`` per server); it hands libpq both lists
+    hosts = "&".join(f"host=127.0.0.1:{c.port}" for c in clusters)
+    return f"postgresql+psycopg://postgres@/{db}?{hosts}&target_session_attrs=read-write&connect_timeout=3"
 
 
 @contextlib.contextmanager

@@ -83,17 +83,30 @@ class HubProcess:
     proc: subprocess.Popen[bytes] | None = None
     #: extra ``gatehouse hub serve`` arguments, e.g. ["--protocol", "1-1"] for an older hub
     extra_args: list[str] = field(default_factory=list)
+    #: several hub processes on one PostgreSQL share a data directory: each logs to its own file
+    name: str = "hub"
+    #: extra environment (``GATEHOUSE_DATABASE_URL`` to point one process elsewhere)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log_path(self) -> Path:
+        return self.data / ("hub-test.log" if self.name == "hub" else f"{self.name}-test.log")
+
+    def sibling(self, name: str, port: int | None = None) -> HubProcess:
+        """Another hub process serving the same hub (its database must be PostgreSQL)."""
+        return HubProcess(self.data, port or free_port(), self.admin, extra_args=list(self.extra_args), name=name,
+                          env=dict(self.env))
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = open(self.data / "hub-test.log", "ab")
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gatehouse", "hub", "serve", "--data", str(self.data), "--port", str(self.port),
              *self.extra_args],
-            cwd=ROOT, stdout=log, stderr=log,
+            cwd=ROOT, stdout=log, stderr=log, env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + TIMEOUT_S * 3
         while time.monotonic() < deadline:
@@ -103,11 +116,10 @@ class HubProcess:
             except httpx.HTTPError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited: {(self.data / 'hub-test.log').read_text()[-2000:]}")
+                raise RuntimeError(f"hub exited: {self.log_path.read_text()[-2000:]}")
             time.sleep(0.05)
         self.kill()  # never leave a half-started hub behind (it would outlive the test run)
-        raise RuntimeError(f"hub did not start within {TIMEOUT_S * 2:.0f} s: "
-                           f"{(self.data / 'hub-test.log').read_text()[-2000:]}")
+        raise RuntimeError(f"hub did not start within {TIMEOUT_S * 3:.0f} s: {self.log_path.read_text()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, exactly like a crash."""
@@ -115,7 +127,7 @@ class HubProcess:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         pid = self.data / "hub.pid"
-        if pid.exists():
+        if pid.exists() and self.name == "hub":
             pid.unlink()
 
     def stop(self) -> None:
@@ -139,7 +151,8 @@ class HubProcess:
 
     def gatehouse(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "gatehouse", "hub", *args, "--data", str(self.data)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S * 3)
+                              cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S * 3,
+                              env={**os.environ, **self.env})
 
 
 @dataclass
@@ -182,10 +195,11 @@ class Venue:
     @classmethod
     async def create(cls, root: Path, *, zones: dict[str, int] | None = None, tickets_per_zone: int = 50,
                      port: int | None = None, event_name: str = "Integration cup",
-                     hub_args: list[str] | None = None) -> Venue:
+                     hub_args: list[str] | None = None, database: str | None = None) -> Venue:
+        """``database``: a PostgreSQL URL for the hub (default: SQLite in the data directory)."""
         data = root / "hub"
         admin = init_hub(data, event_id=EVENT_ID, name=event_name,
-                         valid_from=time.time() - 3600, valid_until=time.time() + 86_400)
+                         valid_from=time.time() - 3600, valid_until=time.time() + 86_400, database=database)
         hub = HubProcess(data, port or free_port(), admin, extra_args=list(hub_args or []))
         await hub.astart()
         venue = cls(root, hub)
@@ -215,9 +229,11 @@ class Venue:
 
     async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0,
                        status_port: int | None = None, hub_url: str | None = None,
-                       protocol: tuple[int, int] | None = None, manifest_refresh_s: float = 300.0) -> Gate:
+                       protocol: tuple[int, int] | None = None, manifest_refresh_s: float = 300.0,
+                       hub_urls: list[str] | None = None) -> Gate:
         """Register, enrol and start a gate. ``hub_url`` routes its sync link elsewhere (a
-        :class:`gatehouse.netsim.LinkCutter`); ``protocol`` narrows the versions it speaks."""
+        :class:`gatehouse.netsim.LinkCutter`, another hub process); ``hub_urls`` gives it several
+        hub addresses to fail over between; ``protocol`` narrows the versions it speaks."""
         async with self.hub.admin_client() as c:
             r = await c.post("/api/v1/gates", json={"name": name, "zones": [self.zones[z] for z in zones]})
             r.raise_for_status()
@@ -233,7 +249,8 @@ class Venue:
         save_enrolment(data, link_url, body)
         await seed_replica(data / "replica.sqlite3", body["event"])
         cfg = GateConfig(gate_id=gate_id, data_dir=data, passage_timeout_s=passage_timeout_s,
-                         status_port=status_port or 0, protocol=protocol, manifest_refresh_s=manifest_refresh_s)
+                         status_port=status_port or 0, protocol=protocol, manifest_refresh_s=manifest_refresh_s,
+                         hub_urls=tuple(hub_urls or ()))
         return await self._start_gate(cfg, GateCredentials(gate_id, token, link_url),
                                       serve_status=status_port is not None)
 

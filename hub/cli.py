@@ -265,7 +265,11 @@ def _serve(args: argparse.Namespace) -> int:
             print("gatehouse hub: --protocol takes MIN-MAX, e.g. 1-2", file=sys.stderr)
             return 2
         protocol = (lo, hi)
+    # several processes may serve one hub (PostgreSQL): the first takes hub.pid, the others
+    # hub-PORT.pid, so `hub restore` refuses while any of them lives
     pid = args.data / "hub.pid"
+    if _pid_alive(pid):
+        pid = args.data / f"hub-{args.port}.pid"
     pid.write_text(str(os.getpid()))
     tls = {"ssl_certfile": str(args.certfile) if args.certfile else None,
            "ssl_keyfile": str(args.keyfile) if args.keyfile else None}
@@ -391,16 +395,20 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pid_alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _restore(args: argparse.Namespace) -> int:
-    pid_file = args.data / "hub.pid"
-    if pid_file.exists() and not args.force:
-        try:
-            os.kill(int(pid_file.read_text().strip()), 0)
-            print(f"gatehouse hub: a hub is serving {args.data} (pid file {pid_file}); stop it first",
-                  file=sys.stderr)
+    for pid_file in sorted(args.data.glob("hub*.pid")):
+        if _pid_alive(pid_file) and not args.force:
+            print(f"gatehouse hub: a hub is serving {args.data} (pid file {pid_file}); stop every hub process"
+                  " first", file=sys.stderr)
             return 1
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
     info = restore_hub(args.data, args.src)
     print(json.dumps(info))
     return 0

@@ -37,6 +37,7 @@ from fastapi.responses import HTMLResponse
 from starlette.websockets import WebSocketState
 
 from hub.errors import Forbidden, Unauthorized
+from hub.feed import SEEN_CONNECTED_S
 from hub.store import HubStore, Principal, StoredBatch
 from tickets.reasons import Reason
 
@@ -286,7 +287,9 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
         sent_seq = getattr(getattr(conn, "session", None), "sent_seq", None)
         gates.append({
             "gate_id": gate_id, "name": g["name"], "zones": g["zones"], "status": g["status"],
-            "connected": gate_id in live, "mode": mode["mode"] if mode else None,
+            # connected here, or to another hub process (which refreshes last_seen while it is)
+            "connected": gate_id in live or bool(g["last_seen"] and now - g["last_seen"] < SEEN_CONNECTED_S),
+            "mode": mode["mode"] if mode else None,
             "mode_cause": mode["cause"] if mode else "", "mode_at": mode["at"] if mode else None,
             "last_seen": g["last_seen"], "high_water": g["high_water"], "backlog": backlog,
             "clock_skew_s": g["info"].get("clock_skew_s"),

@@ -47,6 +47,11 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=30000",
     "PRAGMA foreign_keys=OFF",
 )
+#: PostgreSQL SQLSTATEs after which a whole transaction may simply run again: deadlock detected
+#: (two hub processes locking rows in other orders) and serialization failure
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+#: how often one transaction is tried before its failure is reported
+WRITE_ATTEMPTS = 4
 #: PostgreSQL advisory lock key held by every transaction that appends to the change log,
 #: so change seqs commit in the order they were drawn (a reader never skips a seq that
 #: commits after a higher one).
@@ -97,6 +102,8 @@ class Database:
         #: (since, why) while writes fail (disk full, failover), None once one succeeds: /healthz says so
         self.write_failing: tuple[float, str] | None = None
         self.write_failures = 0
+        #: write transactions run again after a deadlock or serialization failure (PostgreSQL)
+        self.retries = 0
 
     def _sqlite_engine(self, begin_sql: str, pool: int) -> Engine:
         engine = create_engine(self.url, pool_size=pool, max_overflow=0,
@@ -113,6 +120,10 @@ class Database:
             conn.exec_driver_sql(begin_sql)
 
         return engine
+
+    @property
+    def dialect(self) -> Any:
+        return self._write_engine.dialect
 
     @property
     def backend(self) -> str:
@@ -132,17 +143,33 @@ class Database:
                 return fn(conn, *args, **kwargs)
 
     def write_sync(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn(conn, …)`` in one write transaction: committed if it returns, rolled back if it raises."""
-        try:
-            with self._guard(), self._write_engine.begin() as conn:
-                result = fn(conn, *args, **kwargs)
-        except StorageUnavailable as exc:
-            self.write_failures += 1
-            if self.write_failing is None:
-                self.write_failing = (time.time(), str(exc))
-            raise
-        self.write_failing = None
-        return result
+        """Run ``fn(conn, …)`` in one write transaction: committed if it returns, rolled back if it raises.
+
+        On PostgreSQL a transaction that lost a deadlock to another hub process (or failed to
+        serialize) was rolled back whole by the server; it runs again, up to
+        :data:`WRITE_ATTEMPTS` times, each retry logged and counted. ``fn`` must therefore act
+        only through ``conn`` (every transaction function here does).
+        """
+        attempt = 1
+        while True:
+            try:
+                with self._guard(), self._write_engine.begin() as conn:
+                    result = fn(conn, *args, **kwargs)
+                self.write_failing = None
+                return result
+            except StorageUnavailable as exc:
+                state = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
+                if state not in RETRY_SQLSTATES or attempt >= WRITE_ATTEMPTS:
+                    self.write_failures += 1
+                    if self.write_failing is None:
+                        self.write_failing = (time.time(), str(exc))
+                    raise
+                self.retries += 1
+                log.warning("write transaction %s rolled back by the database (%s, SQLSTATE %s); running it again"
+                            " (attempt %d of %d)", getattr(fn, "__name__", "?"), exc, state, attempt + 1,
+                            WRITE_ATTEMPTS)
+                time.sleep(0.005 * attempt)
+                attempt += 1
 
     async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -44,6 +44,9 @@ POLL_S = 0.1
 MAINTENANCE_S = 5.0
 #: changes read per page
 PAGE = 1000
+#: a gate whose ``last_seen`` (refreshed each maintenance by the process it is connected to) is
+#: this recent counts as connected on every hub process
+SEEN_CONNECTED_S = 3 * MAINTENANCE_S
 
 
 class ChangeFeed:
@@ -57,6 +60,8 @@ class ChangeFeed:
         self.maintenance_s = maintenance_s
         self.pending_expiry_s = pending_expiry_s
         self.pushed = 0
+        #: the token of the change at ``pushed`` (a log that went back changes or loses it)
+        self.pushed_token: str | None = None
         #: called with each page of changes read (the dashboard)
         self.listeners: list[Callable[[list[Change]], Any]] = []
         self.rollbacks = 0
@@ -67,6 +72,7 @@ class ChangeFeed:
 
     async def start(self) -> None:
         self.pushed = await self.store.current_seq()
+        self.pushed_token = await self.store.change_token(self.pushed) if self.pushed else None
         self._task = asyncio.get_running_loop().create_task(self.run(), name="hub-change-feed")
 
     async def stop(self) -> None:
@@ -105,6 +111,12 @@ class ChangeFeed:
         current = await self.store.current_seq()
         if current < self.pushed:
             await self._rolled_back(current)
+        elif self.pushed and self.pushed_token is not None and \
+                not await self.store.cursor_holds(self.pushed, self.pushed_token):
+            # The log went back and already grew past where it was (a standby promoted with
+            # new changes drawn from an older sequence): the change this process last pushed
+            # is gone or another one. What lies between was never pushed here: resync all.
+            await self._rolled_back(current)
         while True:
             changes, end = await self.store.changes_page(self.pushed, PAGE)
             if end <= self.pushed:
@@ -112,6 +124,8 @@ class ChangeFeed:
             self.pages += 1
             await self._act(changes, end)
             self.pushed = end
+            self.pushed_token = changes[-1].token if changes and changes[-1].seq == end else \
+                await self.store.change_token(end)
 
     async def _act(self, changes: list[Change], end: int) -> None:
         wire: list[m.Change] = []
@@ -187,8 +201,9 @@ class ChangeFeed:
 
     async def _rolled_back(self, current: int) -> None:
         self.rollbacks += 1
-        log.error("the change log went back from seq %d to %d (database restored or failed over): every gate"
-                  " reconnects and resyncs", self.pushed, current)
+        log.error("the change log went back: seq %d is gone or another change (now at %d; database restored or"
+                  " failed over): every gate reconnects and resyncs", self.pushed, current)
         self.pushed = current
+        self.pushed_token = await self.store.change_token(current) if current else None
         for gate_id in list(self.registry.connected()):
             await self.registry.disconnect(gate_id, "the hub's database went back: reconnect and resync")

@@ -7,6 +7,13 @@ When the hub is unreachable the client keeps retrying with exponential backoff a
 jitter (``reconnect_delays``, injectable so tests do not sleep), reporting each state to
 the owner (``connecting``, ``syncing``, ``online``, ``offline``, ``refused``,
 ``incompatible``, ``rolled_back``) so the gate's mode ladder can show it.
+
+A gate may know several hub addresses (hub processes behind no load balancer, or in two
+rooms). It stays on the address that works; when a connection attempt fails, or a link
+ends before the gate was in sync, the next attempt goes to the next address (round robin),
+each after the same jittered backoff. Switching hub processes is just another reconnect: the
+``hello`` carries the gate's cursor and acked high water, so the exactly-once journal upload
+and the rollback re-send (a hub holding less than it had acked) work whichever process answers.
 """
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -41,16 +48,19 @@ def ssl_context(url: str, ca_file: str | None) -> ssl.SSLContext | None:
 class GateClient:
     """Keeps one gate connected to the hub. ``await run()`` until :meth:`stop`."""
 
-    def __init__(self, url: str, token: str, gate_id: str, owner: GateOwner, *,
+    def __init__(self, url: str | Sequence[str], token: str, gate_id: str, owner: GateOwner, *,
                  ca_file: str | None = None, config: s.SessionConfig | None = None,
                  reconnect_delays: Callable[[], Iterator[float]] = backoff,
                  incompatible_delay_s: float = 60.0, open_timeout_s: float = 10.0, close_timeout_s: float = 2.0,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(dict.fromkeys(url))
+        if not self.urls:
+            raise ValueError("a gate client needs at least one hub address")
+        self._index = 0
         self.token = token
         self.owner = owner
         self.session = s.GateSession(gate_id, config)
-        self.ssl = ssl_context(url, ca_file)
+        self.ssl = {u: ssl_context(u, ca_file) for u in self.urls}
         self.reconnect_delays = reconnect_delays
         self.incompatible_delay_s = incompatible_delay_s
         self.open_timeout_s = open_timeout_s
@@ -66,6 +76,12 @@ class GateClient:
         #: cleared by its next ack
         self.hub_error: dict[str, Any] | None = None
         self.connections = 0
+        #: times the client moved on to another hub address after a failed attempt
+        self.failovers = 0
+        #: hub address -> connections made to it
+        self.connections_by_url: dict[str, int] = dict.fromkeys(self.urls, 0)
+        #: callables told the address of each new connection (the manifest puller follows it)
+        self.url_listeners: list[Callable[[str], Any]] = []
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -75,6 +91,19 @@ class GateClient:
         #: the hub's clock minus ours, measured at the last hello (None until measured)
         self.clock_offset_s: float | None = None
         self.clock_rtt_s: float | None = None
+
+    @property
+    def url(self) -> str:
+        """The hub address the client is connected to, or will try next."""
+        return self.urls[self._index]
+
+    def _next_url(self, why: str) -> None:
+        if len(self.urls) < 2:
+            return
+        before = self.url
+        self._index = (self._index + 1) % len(self.urls)
+        self.failovers += 1
+        log.warning("gate %s: hub %s %s; next attempt: %s", self.session.gate_id, before, why, self.url)
 
     # ---- owner API
     def journal_appended(self, seq: int) -> None:
@@ -87,6 +116,7 @@ class GateClient:
         sess = self.session
         return {
             "state": self.state, "state_since": self.state_since, "hub_url": self.url,
+            "hub_urls": list(self.urls), "failovers": self.failovers,
             # the version of this connection, or of the last one that got as far as a hello reply
             "protocol_version": sess.version if sess.version is not None else self.last_version,
             "hub_epoch": sess.hub_epoch, "cursor": sess.cursor,
@@ -108,28 +138,37 @@ class GateClient:
         """Connect, serve, and reconnect with backoff until stopped. Never raises for network trouble."""
         delays: Iterator[float] | None = None
         while not self._stop.is_set():
-            await self._set_state("connecting", self.url)
+            url = self.url
+            await self._set_state("connecting", url)
             wait: float | None = None
+            synced = False
             try:
                 headers = {"Authorization": f"Bearer {self.token}", "X-Gatehouse-Gate": self.session.gate_id}
-                async with connect(self.url, additional_headers=headers,
-                                   ssl=self.ssl, open_timeout=self.open_timeout_s, max_size=m.MAX_FRAME_BYTES,
+                async with connect(url, additional_headers=headers,
+                                   ssl=self.ssl[url], open_timeout=self.open_timeout_s, max_size=m.MAX_FRAME_BYTES,
                                    ping_interval=None, compression=None, proxy=None,
                                    close_timeout=self.close_timeout_s) as ws:
                     self._ws = ws
                     self.connections += 1
+                    self.connections_by_url[url] += 1
                     self.last_refusal = None
-                    if await self._serve(ws):
+                    for listener in list(self.url_listeners):
+                        try:
+                            listener(url)
+                        except Exception:
+                            log.exception("gate %s: hub address listener failed", self.session.gate_id)
+                    synced = await self._serve(ws)
+                    if synced:
                         delays = None  # a good connection resets the backoff
             except InvalidStatus as exc:
                 reason = _refusal_reason(exc)
                 self.last_refusal = reason
-                log.error("hub refused gate %s: %s", self.session.gate_id, reason)
+                log.error("hub %s refused gate %s: %s", url, self.session.gate_id, reason)
                 await self._set_state("refused", reason)
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
-                log.info("gate %s: hub unreachable: %r", self.session.gate_id, exc)
+                log.info("gate %s: hub %s unreachable: %r", self.session.gate_id, url, exc)
             except Exception:
-                log.exception("gate %s: sync connection failed", self.session.gate_id)
+                log.exception("gate %s: sync connection to %s failed", self.session.gate_id, url)
             finally:
                 self._ws = None
                 if self.session.state is s.GateState.INCOMPATIBLE:
@@ -139,6 +178,10 @@ class GateClient:
                 await self._set_state("offline", "")
             if self._stop.is_set():
                 break
+            if not synced:
+                # this address did not get the gate in sync (down, refused, or cut mid-way):
+                # the next attempt tries another hub process
+                self._next_url("failed")
             if wait is None:
                 if delays is None:
                     delays = self.reconnect_delays()

@@ -26,6 +26,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "reseat": ("gatehouse.bench.reseat", "a mass re-seating file: apply time, and when every gate refuses the old codes"),
     "faults": ("gatehouse.bench.faults", "the fault scenarios (disk full, clock skew, kill -9, a flapping link)"
                                          " against real processes"),
+    "failover": ("gatehouse.bench.failover",
+                 "the failover drill: a hub process killed and PostgreSQL failed over to its standby under load"),
 }
 
 

@@ -3,8 +3,13 @@
 A hub and six gates (two zones), simulated fans arriving at every gate, and while they
 keep coming:
 
-1. the hub is upgraded: stopped, then started as a version that speaks sync protocol v2
-   beside v1 (half the gates speak v1 only, half v1–v2);
+1. the hub is upgraded: stopped; its database taken back to schema revision ``0002`` (``gatehouse
+   hub migrate --to 0002``: what the previous version's database held — this code cannot serve
+   that schema, so the drill stands in for the old version this way, which also exercises the
+   documented downgrade path); migrated to head with ``gatehouse hub migrate`` while the gates
+   keep deciding offline (``0003`` rebuilds each ticket's entry state and the pending admits
+   from the stored journal, checked against what the hub held before); then started as a
+   version that speaks sync protocol v2 beside v1 (half the gates speak v1 only, half v1–v2);
 2. one gate is upgraded to software whose replica schema is newer (its old file is
    migrated at start), and one gate comes back with a replica it cannot use (written by a
    newer version) and so works from the paper manifest, a steward admitting fans by hand;
@@ -15,19 +20,23 @@ keep coming:
 
 Pass criteria (``passed``): every fan gets a decision within 2 s at every moment, every
 journal entry of every gate ends at the hub exactly once, every planted double entry is
-reported as a conflict, and no gate admits a revoked ticket it had been told about.
+reported as a conflict, no gate admits a revoked ticket it had been told about, and the
+migrated entry state equals the state before the upgrade.
+
+``--store postgres`` runs the same drill with the hub on a throwaway PostgreSQL cluster.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +61,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revocations", type=int, default=4, help="tickets cancelled during the cut")
     parser.add_argument("--tickets-per-zone", type=int, default=600)
     parser.add_argument("--dir", type=Path, default=None, help="keep the drill's files here")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the hub's database: sqlite (default) or a throwaway PostgreSQL cluster")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     params = DrillParams(phase_s=args.phase_s, partition_s=args.partition_s, fan_interval_s=args.fan_interval_s,
                          doubles=args.doubles, revocations=args.revocations, tickets_per_zone=args.tickets_per_zone)
-    if args.dir is not None:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(drill(args.dir, params))
-    with tempfile.TemporaryDirectory(prefix="gatehouse-drill-") as tmp:
-        return asyncio.run(drill(Path(tmp), params))
+    with contextlib.ExitStack() as stack:
+        if args.store == "postgres":
+            from gatehouse.pgcluster import temporary_cluster
+
+            cluster = stack.enter_context(temporary_cluster("gatehouse-drill-pg-"))
+            params = replace(params, database=cluster.create_database("drill"))
+        if args.dir is not None:
+            args.dir.mkdir(parents=True, exist_ok=True)
+            return {"store": args.store, **asyncio.run(drill(args.dir, params))}
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gatehouse-drill-"))
+        return {"store": args.store, **asyncio.run(drill(Path(tmp), params))}
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,12 @@ class DrillParams:
     doubles: int = 6
     revocations: int = 4
     tickets_per_zone: int = 600
+    #: a PostgreSQL URL for the hub (default: SQLite in the drill's directory)
+    database: str | None = None
+
+
+#: the schema revision the hub is taken back to before its upgrade (the previous version's)
+OLD_REVISION = "0002"
 
 
 @dataclass
@@ -104,7 +128,8 @@ async def drill(root: Path, p: DrillParams = DrillParams(), say: Callable[[str],
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     say("drill: hub (protocol v1 only) and six gates")
     venue = await Venue.create(root, zones={"North": 20_000, "South": 20_000}, tickets_per_zone=p.tickets_per_zone,
-                               hub_args=["--protocol", "1-1"], event_name="Upgrade drill")
+                               hub_args=["--protocol", "1-1"], event_name="Upgrade drill", database=p.database)
+    migration: dict[str, Any] = {}
     lanes: dict[str, Lane] = {}
     tally = Tally()
     stop = asyncio.Event()
@@ -132,8 +157,11 @@ async def drill(root: Path, p: DrillParams = DrillParams(), say: Callable[[str],
             fans.append(asyncio.create_task(_fans(lane, credentials, tally, p.fan_interval_s, stop)))
         await asyncio.sleep(p.phase_s)
 
-        say("drill: 1. upgrading the hub to protocol v1+v2")
+        say(f"drill: 1. upgrading the hub: schema {OLD_REVISION} -> head while the gates stream, protocol v1+v2")
         venue.hub.stop()
+        migration = await _migrate_under_load(venue)
+        say(f"drill: migrated {migration['migrated_from']} -> {migration['migrated_to']} in"
+            f" {migration['migration_s']} s; entry state mismatches: {migration['entry_state_mismatch_count']}")
         venue.hub.extra_args = ["--protocol", "1-2"]
         await venue.hub.astart()
         await venue.online()
@@ -189,9 +217,11 @@ async def drill(root: Path, p: DrillParams = DrillParams(), say: Callable[[str],
             "conflicts_other_count": len(conflicts - planted),
             "revoked_admitted_count": tally.revoked_admitted,
             "manifest_mode_gate_count": sum(lane.manual for lane in lanes.values()),
+            **migration,
         }
         result["passed"] = (result["max_stall_s"] <= STALL_LIMIT_S and lost == 0 and double == 0
-                            and reported == len(planted) and tally.revoked_admitted == 0)
+                            and reported == len(planted) and tally.revoked_admitted == 0
+                            and migration.get("entry_state_mismatch_count") == 0)
         say(f"drill: longest stall {result['max_stall_s']} s ({tally.worst[1]}); "
             f"{result['decisions_count']} decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.by_reason.items())))
         return result
@@ -199,6 +229,42 @@ async def drill(root: Path, p: DrillParams = DrillParams(), say: Callable[[str],
         for lane in lanes.values():
             await lane.cutter.close()
         await venue.close()
+
+
+async def _migrate_under_load(venue: Venue) -> dict[str, Any]:
+    """The stopped hub's database: back to the old revision, then to head, as an operator would
+    (``gatehouse hub migrate``); the entry state rebuilt from the journal must equal the one
+    the hub held before."""
+    before = await asyncio.to_thread(_entry_states, venue.hub.data)
+    down = await venue.hub.agatehouse("migrate", "--to", OLD_REVISION)
+    if down.returncode != 0:
+        raise RuntimeError(f"hub migrate --to {OLD_REVISION} failed: {down.stderr[-1000:]}")
+    t0 = time.monotonic()
+    up = await venue.hub.agatehouse("migrate")
+    took = time.monotonic() - t0
+    if up.returncode != 0:
+        raise RuntimeError(f"hub migrate failed: {up.stderr[-1000:]}")
+    after = await asyncio.to_thread(_entry_states, venue.hub.data)
+    mismatched = {t for t in before.keys() | after.keys() if before.get(t) != after.get(t)}
+    report = json.loads(up.stdout.strip().splitlines()[-1])
+    return {"migrated_from": report["from"], "migrated_to": report["to"], "migration_s": round(took, 3),
+            "entry_state_rows_count": len(after), "entry_state_mismatch_count": len(mismatched)}
+
+
+def _entry_states(data: Path) -> dict[int, tuple[int, bool, float | None]]:
+    """Each ticket's (entries, inside, last entry) as the hub's database holds it."""
+    from sqlalchemy import text
+
+    from hub.db import Database
+    from hub.store import database_url
+
+    db = Database(database_url(data), readers=1)
+    try:
+        got = db.read_sync(lambda c: c.execute(text(
+            "SELECT ticket_id, entries, inside, last_entry_at FROM entry_state")).fetchall())
+    finally:
+        db.close()
+    return {int(t): (int(e), bool(i), None if at is None else round(float(at), 3)) for t, e, i, at in got}
 
 
 def _manifest_rows(lane: Lane) -> int:

@@ -1,8 +1,10 @@
-"""Shared pieces of the hub benchmarks (``ingest``, ``sync``, ``load``): a real hub process with
-its SQLite store, many lightweight gates over the real websocket, and process figures.
+"""Shared pieces of the hub benchmarks (``ingest``, ``sync``, ``load``, ``failover``): a real hub
+process with its store (SQLite, or PostgreSQL with several hub processes), many lightweight
+gates over the real websocket, and process figures.
 
 The hub is :class:`gatehouse.venue.HubProcess` (``gatehouse hub serve`` as a child process on
-127.0.0.1): one Python process, so about one core. The lightweight gates are real
+127.0.0.1): one Python process, so about one core; on PostgreSQL :meth:`Hub.add_process` starts
+more processes serving the same hub. The lightweight gates are real
 :class:`sync.gate_client.GateClient` instances (real websockets, the real sans-I/O session)
 whose owner keeps the journal and the replica in memory, so that 200 of them fit in the
 benchmark process and the hub, not the load generator, is what is measured. Where the gate's
@@ -14,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import random
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from gatehouse.venue import HubProcess, eventually, free_port
+from hub.db import Database
 from hub.importer import import_tickets
-from hub.store import db_path, init_hub
+from hub.store import database_url, init_hub
 from sync import messages as m
 from sync import session as s
 from sync.backend import HelloFacts
@@ -70,6 +72,28 @@ class Hub:
     process: HubProcess
     #: the zones each enrolled gate admits (fan-out reaches a zone's gates only)
     gate_zones: dict[str, list[int]] = field(default_factory=dict)
+    #: further processes serving the same hub (PostgreSQL only); ``process`` is the first
+    others: list[HubProcess] = field(default_factory=list)
+
+    @property
+    def processes(self) -> list[HubProcess]:
+        return [self.process, *self.others]
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.proc.pid for p in self.processes if p.proc is not None]
+
+    def ws_urls(self) -> list[str]:
+        return [f"ws://127.0.0.1:{p.port}/ws/gate" for p in self.processes]
+
+    def add_process(self, name: str | None = None) -> HubProcess:
+        """Another ``gatehouse hub serve`` on the same hub (started with :meth:`start`)."""
+        proc = self.process.sibling(name or f"hub-{len(self.processes) + 1}")
+        self.others.append(proc)
+        return proc
+
+    def database(self) -> Database:
+        return Database(database_url(self.data), readers=1)
 
     def zone_peers(self, gates: Sequence[LightGate], zone_id: int = 1) -> list[LightGate]:
         """The gates that admit ``zone_id``: the ones an admit of that zone is fanned out to."""
@@ -89,35 +113,42 @@ class Hub:
         return f"ws://127.0.0.1:{self.process.port}/ws/gate"
 
     @classmethod
-    def create(cls, root: Path, *, name: str = "bench") -> Hub:
+    def create(cls, root: Path, *, name: str = "bench", database: str | None = None) -> Hub:
+        """A new hub in ``root/hub``; ``database``: a PostgreSQL URL (default SQLite)."""
         data = root / "hub"
         now = time.time()
-        admin = init_hub(data, event_id=EVENT_ID, name=name, valid_from=now - 3600, valid_until=now + 86_400)
+        admin = init_hub(data, event_id=EVENT_ID, name=name, valid_from=now - 3600, valid_until=now + 86_400,
+                         database=database)
         return cls(HubProcess(data, free_port(), admin))
 
     def import_csv(self, rows: int) -> float:
         """Import ``rows`` generated tickets into the (not yet serving) hub; returns rows/s."""
-        report = import_tickets(db_path(self.data), tickets_csv(rows), "csv")
+        db = self.database()
+        try:
+            report = import_tickets(db, tickets_csv(rows), "csv")
+        finally:
+            db.close()
         if report.error_count:
             raise RuntimeError(f"generated import had {report.error_count} errors: {report.errors[:3]}")
         return report.rows / report.seconds if report.seconds > 0 else float(report.rows)
 
     def start(self) -> None:
-        self.process.start()
+        for p in self.processes:
+            if p.proc is None or p.proc.poll() is not None:
+                p.start()
 
     def stop(self) -> None:
-        self.process.stop()
+        for p in self.processes:
+            p.stop()
 
     def replica_position(self) -> tuple[int, str]:
         """(hub change seq, hub epoch), read from the database: what a gate whose replica is
         already up to date presents in its hello (so it is answered with deltas, not a snapshot)."""
-        con = sqlite3.connect(db_path(self.data))
+        db = self.database()
         try:
-            row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-            epoch = con.execute("SELECT value FROM meta WHERE key = 'hub_epoch'").fetchone()
+            return db.read_sync(_position)
         finally:
-            con.close()
-        return (int(row[0]) if row else 0), str(epoch[0])
+            db.close()
 
     async def enrol(self, count: int, prefix: str = "bench", zones: Sequence[int] | None = None) -> list[tuple[str, str]]:
         """Enrol ``count`` gates through the API; returns (gate_id, token) pairs.
@@ -151,6 +182,14 @@ class Hub:
     async def revoke(self, ticket_id: int) -> None:
         async with self.process.admin_client() as c:
             (await c.post(f"/api/v1/tickets/{ticket_id}/revoke")).raise_for_status()
+
+
+def _position(conn: Any) -> tuple[int, str]:
+    from sqlalchemy import text
+
+    seq = conn.execute(text("SELECT COALESCE(MAX(seq), 0) FROM changes")).scalar()
+    epoch = conn.execute(text("SELECT value FROM meta WHERE key = 'hub_epoch'")).scalar()
+    return int(seq or 0), str(epoch)
 
 
 def cpu_s(pid: int) -> float:
@@ -191,6 +230,8 @@ class LightGate:
         self.journal = journal if journal is not None else []
         self.acked = 0
         self.cursor = cursor
+        #: the token of the change at ``cursor`` (a hub whose log went back no longer has it)
+        self.cursor_token: str | None = None
         self.epoch = epoch
         self.revoked_at: dict[int, float] = {}
         self.admit_at: dict[int, float] = {}
@@ -209,7 +250,7 @@ class LightGate:
 
     # --- GateOwner
     async def hello_facts(self) -> HelloFacts:
-        return HelloFacts(self.cursor, self.acked, len(self.journal), self.epoch)
+        return HelloFacts(self.cursor, self.acked, len(self.journal), self.epoch, self.cursor_token)
 
     async def journal_after(self, seq: int, limit: int) -> list[JournalEntry]:
         return self.journal[seq:seq + limit]
@@ -224,6 +265,7 @@ class LightGate:
 
     async def snapshot_finished(self, cursor: int, token: str | None = None) -> None:
         self.cursor = cursor
+        self.cursor_token = token
         self.snapshot_done_at = time.perf_counter()
 
     async def apply_deltas(self, changes: Sequence[m.Change], cursor: int, token: str | None = None) -> None:
@@ -237,6 +279,7 @@ class LightGate:
             elif isinstance(c, m.EntryEvent) and not c.not_passed:
                 await self.on_remote_admit(c.ticket_id, c.gate_id, c.at, c.direction)
         self.cursor = cursor
+        self.cursor_token = token
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None:
         self.remote_admits += 1

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from hub.auth import admin, gate_auth, store_of, viewer
 from hub.errors import BadInput, TooLarge
+from hub.feed import SEEN_CONNECTED_S
 from hub.routes import API, COMMON, Body, errors
 from hub.store import Principal
 from tickets.entry import JournalEntry
@@ -45,10 +46,10 @@ def connected_gates(request: Request) -> set[str]:
 
 @router.get(f"{API}/gates", tags=["gates"], responses=COMMON)
 async def gates(request: Request, _p: Principal = viewer) -> list[dict[str, Any]]:
-    """Every gate; ``connected``: to this hub process, or seen by any process within 30 s."""
+    """Every gate; ``connected``: to this hub process, or seen by any process within 15 s."""
     live = connected_gates(request)
     now = store_of(request).clock()
-    return [{**g, "connected": g["gate_id"] in live or bool(g["last_seen"] and now - g["last_seen"] < 30)}
+    return [{**g, "connected": g["gate_id"] in live or bool(g["last_seen"] and now - g["last_seen"] < SEEN_CONNECTED_S)}
             for g in await store_of(request).gates()]
 
 

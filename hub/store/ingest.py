@@ -145,24 +145,55 @@ class IngestMixin(StoreCore):
 
 def store_jobs(conn: Connection, db: Database, jobs: list[tuple[str, list[JournalEntry]]],
                now: float) -> list[StoredBatch | Exception]:
-    """Store every job in the transaction ``conn``, each in its own savepoint."""
-    out: list[StoredBatch | Exception] = []
-    entry_events: list[tuple[int, dict[str, Any]]] = []
-    for gate_id, entries in jobs:
-        try:
-            with conn.begin_nested():
-                result, events = ingest_one(conn, db, gate_id, entries, now)
-            out.append(result)
-            entry_events += events
-        except HubError as exc:
-            out.append(exc)
-        except Exception as exc:
-            if _is_storage_failure(exc):
-                raise  # the database itself is failing: the whole group fails
-            log.warning("gate %s: batch refused: %r", gate_id, exc)
-            out.append(BadInput(f"batch refused: {type(exc).__name__}: {exc}", code="bad_entry"))
-    record_entry_events(db, conn, entry_events, now)
+    """Store every job in the transaction ``conn``.
+
+    The whole group is stored with set-wide statements (a few per group, not per gate: on
+    PostgreSQL every statement is a round trip to the server). If one gate's batch cannot be
+    stored (a value the database refuses), the group is undone to its savepoint and each job
+    is stored again in its own savepoint, so the others still land and that gate alone is
+    answered with the reason.
+    """
+    if db.is_pg:
+        _lock_in_order(conn, jobs)
+    try:
+        with conn.begin_nested():
+            out, events = _store_group(conn, db, jobs, now)
+    except Exception as exc:
+        if _is_storage_failure(exc):
+            raise  # the database itself is failing: the whole group fails
+        log.info("a group of %d batches failed whole (%r); storing them one by one", len(jobs), exc)
+        out, events = [], []
+        for job in jobs:
+            try:
+                with conn.begin_nested():
+                    got, evs = _store_group(conn, db, [job], now)
+                out += got
+                events += evs
+            except HubError as exc:
+                out.append(exc)
+            except Exception as exc:
+                if _is_storage_failure(exc):
+                    raise
+                log.warning("gate %s: batch refused: %r", job[0], exc)
+                out.append(BadInput(f"batch refused: {type(exc).__name__}: {exc}", code="bad_entry"))
+    record_entry_events(db, conn, events, now)
     return out
+
+
+def _lock_in_order(conn: Connection, jobs: list[tuple[str, list[JournalEntry]]]) -> None:
+    """PostgreSQL: lock the group's tickets in id order before storing.
+
+    Another hub process storing a group that shares a ticket waits here instead of
+    deadlocking half-way (each group used to lock them in arrival order); the gate rows are
+    locked, in id order too, by :func:`_store_group`. A ticket found only later (by its
+    number) is locked then; the rare deadlock that can still make is retried by
+    :meth:`hub.db.Database.write_sync`.
+    """
+    ticket_ids = sorted({e.ticket_id for _g, es in jobs for e in es if e.ticket_id is not None})
+    for i in range(0, len(ticket_ids), 500):
+        part = ticket_ids[i:i + 500]
+        driver_rows(conn, f"SELECT ticket_id FROM tickets WHERE ticket_id IN {marks(len(part))}"
+                          " ORDER BY ticket_id FOR UPDATE", part)
 
 
 def _is_storage_failure(exc: Exception) -> bool:
@@ -171,69 +202,104 @@ def _is_storage_failure(exc: Exception) -> bool:
     return isinstance(exc, OperationalError)
 
 
+def _store_group(conn: Connection, db: Database, jobs: list[tuple[str, list[JournalEntry]]],
+                 now: float) -> tuple[list[StoredBatch | Exception], list[tuple[int, dict[str, Any]]]]:
+    """Store a group of gate journal batches: entries, reconciliation, high waters."""
+    gate_ids = sorted({g for g, _e in jobs})
+    lock = " FOR UPDATE" if db.is_pg else ""
+    high_waters: dict[str, int] = {}
+    for i in range(0, len(gate_ids), 500):
+        part = gate_ids[i:i + 500]
+        high_waters.update((str(g), int(h)) for g, h in driver_rows(
+            conn, f"SELECT gate_id, high_water FROM gates WHERE gate_id IN {marks(len(part))} ORDER BY gate_id{lock}",
+            part))
+    out: list[StoredBatch | Exception] = []
+    known: list[tuple[str, list[JournalEntry], StoredBatch]] = []
+    for gate_id, entries in jobs:
+        if gate_id not in high_waters:
+            out.append(NotFound(f"no gate {gate_id!r}", code="gate_not_found"))
+            continue
+        result = StoredBatch(high_water=high_waters[gate_id])
+        out.append(result)
+        known.append((gate_id, entries, result))
+    events = store_batches(conn, db, known, now)
+    stored: dict[str, list[int]] = defaultdict(list)
+    for gate_id, _e, result in known:
+        stored[gate_id] += [e.seq for e in result.stored]
+    final = _advance_high_waters(conn, high_waters, stored)
+    if known:
+        execute(conn, "UPDATE gates SET high_water = :h, last_seen = :at WHERE gate_id = :g",
+                [{"h": final[g], "at": now, "g": g} for g in sorted({g for g, _e, _r in known})])
+        backup = one(conn, "SELECT high_waters FROM backups ORDER BY id DESC LIMIT 1")
+        backed_up = json.loads(backup[0]) if backup else {}
+        for gate_id, _e, result in known:
+            result.high_water = final[gate_id]
+            result.backed_up_high_water = int(backed_up.get(gate_id, 0))
+    return out, events
+
+
 def ingest_one(conn: Connection, db: Database, gate_id: str, entries: list[JournalEntry],
                now: float) -> tuple[StoredBatch, list[tuple[int, dict[str, Any]]]]:
-    lock = " FOR UPDATE" if db.is_pg else ""
-    row = one(conn, f"SELECT high_water FROM gates WHERE gate_id = :g{lock}", {"g": gate_id})
-    if row is None:
-        raise NotFound(f"no gate {gate_id!r}", code="gate_not_found")
-    result = StoredBatch(high_water=int(row[0]))
-    events = store_entries(conn, db, gate_id, entries, now, result)
-    high_water = _advance_high_water(conn, gate_id, result.high_water)
-    execute(conn, "UPDATE gates SET high_water = :h, last_seen = :at WHERE gate_id = :g",
-            {"h": high_water, "at": now, "g": gate_id})
-    result.high_water = high_water
-    backup = one(conn, "SELECT high_waters FROM backups ORDER BY id DESC LIMIT 1")
-    result.backed_up_high_water = int(json.loads(backup[0]).get(gate_id, 0)) if backup else 0
-    return result, events
+    """One gate's batch (see :func:`store_jobs` for many)."""
+    got, events = _store_group(conn, db, [(gate_id, entries)], now)
+    if isinstance(got[0], Exception):
+        raise got[0]
+    return got[0], events
 
 
 def store_entries(conn: Connection, db: Database, gate_id: str, entries: list[JournalEntry], now: float,
                   result: StoredBatch) -> list[tuple[int, dict[str, Any]]]:
-    """Store new entries of one journal (a gate's, or a ``paper:<gate>`` one) and reconcile them.
+    """Store new entries of one journal (a gate's, or a ``paper:<gate>`` one) and reconcile them
+    (see :func:`store_batches`)."""
+    return store_batches(conn, db, [(gate_id, entries, result)], now)
+
+
+def store_batches(conn: Connection, db: Database, batches: list[tuple[str, list[JournalEntry], StoredBatch]],
+                  now: float) -> list[tuple[int, dict[str, Any]]]:
+    """Store new entries of several journals (gates', or ``paper:<gate>`` ones) and reconcile them.
 
     The one authoritative reconciliation path: scans, manual admits from a gate screen and
-    paper ticks keyed in on the hub all pass here. Returns the entry events to append to the
-    change log (``(ticket_id, event)``), after the caller has stored everything of its group.
+    paper ticks keyed in on the hub all pass here. Each batch's ``result`` gets what was
+    stored, the duplicates and the conflicts its entries raised. Returns the entry events to
+    append to the change log (``(ticket_id, event)``), after the caller has stored everything
+    of its group. Set-wide statements: a handful per call, however many batches.
     """
-    existing: dict[int, str] = {}
-    seqs = sorted({e.seq for e in entries})
-    for i in range(0, len(seqs), 900):
-        part = seqs[i:i + 900]
-        existing.update(driver_rows(conn, f"SELECT seq, nonce FROM journal WHERE gate_id = ? AND seq IN {marks(len(part))}",
-                                    [gate_id, *part]))
-    new: list[JournalEntry] = []
-    rejects: list[JournalEntry] = []
-    for e in entries:
-        have = existing.get(e.seq)
-        if have is None:
-            existing[e.seq] = e.nonce
-            new.append(e)
-        elif have == e.nonce:
-            result.duplicates += 1
-        else:
-            rejects.append(e)
-    # entries that carry only a number (manual admits, legacy barcodes) get the ticket id
-    resolved: dict[int, int] = {}
-    for e in new:
-        if e.ticket_id is None and e.ticket_number:
-            hit = ticket_by_number(conn, e.ticket_number, normalized=e.kind is EntryKind.MANUAL and e.admitted)
-            if hit is not None:
-                resolved[id(e)] = hit
-    new = [e if id(e) not in resolved else replace(e, ticket_id=resolved[id(e)]) for e in new]
+    # what of these (gate, seq) the journal holds already
+    existing: dict[tuple[str, int], str] = {}
+    pairs = sorted({(g, e.seq) for g, es, _r in batches for e in es})
+    for i in range(0, len(pairs), 400):
+        part = pairs[i:i + 400]
+        sql = ("SELECT gate_id, seq, nonce FROM journal WHERE (gate_id, seq) IN (VALUES "
+               + ",".join(["(?, ?)"] * len(part)) + ")")
+        for g, seq, nonce in driver_rows(conn, sql, [v for pair in part for v in pair]):
+            existing[(str(g), int(seq))] = str(nonce)
+    new: list[tuple[str, JournalEntry, StoredBatch]] = []
+    for gate_id, entries, result in batches:
+        for e in entries:
+            have = existing.get((gate_id, e.seq))
+            if have is None:
+                existing[(gate_id, e.seq)] = e.nonce
+                if e.ticket_id is None and e.ticket_number:  # a number only (manual admits, legacy barcodes)
+                    hit = ticket_by_number(conn, e.ticket_number, normalized=e.kind is EntryKind.MANUAL and e.admitted)
+                    if hit is not None:
+                        e = replace(e, ticket_id=hit)
+                new.append((gate_id, e, result))
+            elif have == e.nonce:
+                result.duplicates += 1
+            else:
+                result.conflicts += _seq_reuse(conn, gate_id, e, have, now)
     many(conn, _INSERT_JOURNAL, [
-        (gate_id, e.seq, e.nonce, e.at, str(e.kind), e.reason, e.ticket_id, e.ticket_number, e.zone_id, e.raw,
-         e.direction, e.mode, e.cursor, str(e.passage), e.ref_seq, e.staff_id, e.detail, now) for e in new])
-    result.stored = new
-    for e in rejects:
-        result.conflicts += _seq_reuse(conn, gate_id, e, existing[e.seq], now)
+        (g, e.seq, e.nonce, e.at, str(e.kind), e.reason, e.ticket_id, e.ticket_number, e.zone_id, e.raw,
+         e.direction, e.mode, e.cursor, str(e.passage), e.ref_seq, e.staff_id, e.detail, now) for g, e, _r in new])
+    for _g, e, result in new:
+        result.stored.append(e)
 
     touched: set[int] = set()
     events: list[tuple[int, dict[str, Any]]] = []
-    admitted_in: list[JournalEntry] = []
-    passages: list[JournalEntry] = []
+    admitted_in: list[tuple[str, JournalEntry, StoredBatch]] = []
+    passages: list[tuple[str, JournalEntry, StoredBatch]] = []
     pending: list[tuple[Any, ...]] = []
-    for e in new:
+    for gate_id, e, result in new:
         if e.kind in (EntryKind.SCAN, EntryKind.MANUAL) and e.admitted:
             result.admits.append(e)
             if e.ticket_id is None:
@@ -245,18 +311,19 @@ def store_entries(conn: Connection, db: Database, gate_id: str, entries: list[Jo
             events.append((e.ticket_id, {"ticket_id": e.ticket_id, "zone_id": e.zone_id, "gate_id": gate_id,
                                          "gate_seq": e.seq, "at": e.at, "direction": e.direction}))
             if e.direction == Direction.IN:
-                admitted_in.append(e)
+                admitted_in.append((gate_id, e, result))
             if e.kind is EntryKind.SCAN:
                 pending.append((gate_id, e.seq, e.ticket_id, e.zone_id, e.at))
         elif e.kind is EntryKind.PASSAGE and e.ref_seq is not None:
-            passages.append(e)
+            passages.append((gate_id, e, result))
     many(conn, "INSERT INTO pending_admits (gate_id, seq, ticket_id, zone_id, at) VALUES (?, ?, ?, ?, ?)"
                " ON CONFLICT (gate_id, seq) DO NOTHING", pending)
-    many(conn, "DELETE FROM pending_admits WHERE gate_id = ? AND seq = ?", [(gate_id, e.ref_seq) for e in passages])
+    many(conn, "DELETE FROM pending_admits WHERE gate_id = ? AND seq = ?", [(g, e.ref_seq) for g, e, _r in passages])
     if passages:
-        _close_passage_unknown(conn, gate_id, [e for e in passages], now)
-    for e in passages:
+        _close_passage_unknown(conn, [(g, e) for g, e, _r in passages], now)
+    for gate_id, e, result in passages:
         if e.passage is Passage.NOT_PASSED:
+            assert e.ref_seq is not None
             result.not_passed.append(e)
             _not_passed(conn, gate_id, e.ref_seq or 0, now)
             if e.ticket_id is not None:
@@ -266,7 +333,7 @@ def store_entries(conn: Connection, db: Database, gate_id: str, entries: list[Jo
                                              "not_passed": True}))
     if touched:
         history = _lock_and_read_history(conn, db, sorted(touched))
-        for e in admitted_in:
+        for gate_id, e, result in admitted_in:
             assert e.ticket_id is not None
             result.conflicts += _check_double_admit(conn, e.ticket_id, gate_id, e.seq, history, now)
         _store_entry_states(conn, history)
@@ -435,11 +502,11 @@ def _not_passed(conn: Connection, gate_id: str, ref_seq: int, now: float) -> Non
                   " OR (second_gate = :g AND second_seq = :s))", {"at": now, "g": gate_id, "s": ref_seq})
 
 
-def _close_passage_unknown(conn: Connection, gate_id: str, passages: list[JournalEntry], now: float) -> None:
+def _close_passage_unknown(conn: Connection, passages: list[tuple[str, JournalEntry]], now: float) -> None:
     """A passage outcome that arrives after its admit was expired closes that conflict."""
     many(conn, "UPDATE conflicts SET resolved_at = ?, resolved_by = 'hub', resolution = ?"
                " WHERE resolved_at IS NULL AND kind = 'passage_unknown' AND first_gate = ? AND first_seq = ?",
-         [(now, f"passage reported late: {e.passage}", gate_id, e.ref_seq) for e in passages])
+         [(now, f"passage reported late: {e.passage}", gate_id, e.ref_seq) for gate_id, e in passages])
 
 
 def _expire_pending(conn: Connection, now: float, cutoff: float) -> list[dict[str, Any]]:
@@ -459,6 +526,30 @@ def _expire_pending(conn: Connection, now: float, cutoff: float) -> list[dict[st
     for gate_id, n in by_gate.items():
         log.warning("gate %s: %d admits with no passage outcome after the timeout; raised for supervisors", gate_id, n)
     return found
+
+
+def _advance_high_waters(conn: Connection, high_waters: dict[str, int], stored: dict[str, list[int]]) -> dict[str, int]:
+    """Each gate's new high water: its contiguous run of stored seqs, advanced through what it
+    just stored in memory, then one query for whether the next seq was stored earlier (a gap
+    filled); only gates where it was read on."""
+    out = dict(high_waters)
+    for gate_id, seqs in stored.items():
+        hw = out[gate_id]
+        for s in sorted(set(seqs)):
+            if s == hw + 1:
+                hw = s
+            elif s > hw + 1:
+                break
+        out[gate_id] = hw
+    nexts = sorted((g, out[g] + 1) for g in stored)
+    later: set[str] = set()
+    for i in range(0, len(nexts), 400):
+        part = nexts[i:i + 400]
+        sql = ("SELECT gate_id FROM journal WHERE (gate_id, seq) IN (VALUES " + ",".join(["(?, ?)"] * len(part)) + ")")
+        later.update(str(g) for (g,) in driver_rows(conn, sql, [v for pair in part for v in pair]))
+    for gate_id in later:
+        out[gate_id] = _advance_high_water(conn, gate_id, out[gate_id])
+    return out
 
 
 def _advance_high_water(conn: Connection, gate_id: str, high_water: int) -> int:

@@ -281,10 +281,21 @@ def pg_bin(name: str) -> str:
 
 
 def _libpq_args(db: Database) -> tuple[list[str], dict[str, str]]:
-    url = db.url
+    """pg_dump/pg_restore arguments for the hub's database, as libpq keywords: the same servers
+    the hub uses (a URL naming a primary and its standby becomes ``host=a,b port=p,q``), the
+    password in the environment rather than on a command line."""
+    _args, kw = db.dialect.create_connect_args(db.url)
     env = dict(os.environ)
-    args = ["--dbname", url.set(drivername="postgresql").render_as_string(hide_password=False)]
-    return args, env
+    password = kw.pop("password", None)
+    if password:
+        env["PGPASSWORD"] = str(password)
+    words = []
+    for key, value in kw.items():
+        if value is None or not isinstance(value, str | int):
+            continue
+        text_ = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        words.append(f"{key}='{text_}'")
+    return ["--dbname", " ".join(words)], env
 
 
 def _pg_backup(db: Database, dest: Path) -> dict[str, int]:

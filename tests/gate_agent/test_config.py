@@ -118,6 +118,9 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
         ({"gate_id": "g", "data_dir": "/x", "scanner": {"port": "/dev/x"}}, "scanner.backend"),
         ({"gate_id": True, "data_dir": "/x"}, "gate_id"),
         ({"gate_id": "g", "data_dir": "/x", "hub_url": "hub:8443"}, "hub_url"),
+        ({"gate_id": "g", "data_dir": "/x", "hub_urls": ["https://a:8443", "hub-b:8443"]}, "hub_urls"),
+        ({"gate_id": "g", "data_dir": "/x", "hub_urls": ["https://a:8443", "https://a:8443"]}, "hub_urls"),
+        ({"gate_id": "g", "data_dir": "/x", "hub_urls": "https://a:8443"}, "hub_urls"),
         ({"gate_id": "g", "data_dir": "/x", "protocol": "2-1"}, "protocol"),
         ({"gate_id": "g", "data_dir": "/x", "turnstile": {"backend": "gpio", "relay_in": 17, "sensor_in": 17}},
          "turnstile"),
@@ -132,6 +135,15 @@ def test_bad_config_names_the_key(data: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(data)
     assert info.value.key == key
+
+
+def test_several_hub_addresses_are_tried_hub_url_first(tmp_path: Path) -> None:
+    p = tmp_path / "gate.toml"
+    p.write_text('gate_id = "g"\ndata_dir = "d"\nhub_url = "https://a:8443"\n'
+                 'hub_urls = ["https://b:8443", "https://a:8443", "https://c:8443"]\n')
+    cfg = load_config(p)
+    assert cfg.hub_addresses == ["https://a:8443", "https://b:8443", "https://c:8443"]
+    assert config_from_dict({"gate_id": "g", "data_dir": "/x"}).hub_addresses == []  # the enrolment's address
 
 
 def test_unreadable_toml_is_a_config_error(tmp_path: Path) -> None:

@@ -61,6 +61,17 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     h.stop()
 
 
+@pytest.fixture(scope="module", params=("sqlite", "postgresql"))
+def hub_on_both(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A hub on SQLite, then one on PostgreSQL: a module that uses it (as its ``hub``) runs twice."""
+    database = None if request.param == "sqlite" else request.getfixturevalue("pg_databases").new()
+    data = tmp_path_factory.mktemp(f"hub-{request.param}")
+    admin = init_hub(data, event_id=7, name="Cup final", database=database)
+    h = start_hub(data, admin)
+    yield h
+    h.stop()
+
+
 @pytest.fixture(scope="module")
 def admin(hub: Hub) -> Iterator[httpx.Client]:
     with hub.client(hub.admin) as c:

@@ -13,6 +13,12 @@ from tickets.entry import EntryKind, JournalEntry, Passage
 _names = count(1)
 
 
+@pytest.fixture(scope="module")
+def hub(hub_on_both: Hub) -> Hub:
+    """Ingest and conflict rules hold on both backends."""
+    return hub_on_both
+
+
 def _enrol(hub: Hub, admin: httpx.Client, zones: list[int] | None = None) -> tuple[str, httpx.Client]:
     name = f"North {next(_names)}"
     r = admin.post("/api/v1/gates", json={"name": name, "zones": zones or []})

@@ -3,19 +3,33 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from hub.db import Database
 from hub.errors import BadInput, Conflict, Unauthorized
 from hub.importer import import_tickets
 from hub.records import record_from_row
-from hub.store import HubStore, Principal, db_path, init_hub, restore_hub
+from hub.store import HubStore, Principal, database_url, init_hub, restore_hub
+from hub.store.setup import pg_bin
+from tests.conftest import TIMEOUT_S
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 
 ADMIN = Principal("test", "admin")
+
+
+def dump_database(store: HubStore) -> str:
+    """Everything the hub's database holds, as text (SQLite's iterdump, or pg_dump)."""
+    if store.db.is_pg:
+        url = store.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return subprocess.run([pg_bin("pg_dump"), "--data-only", "--dbname", url], check=True,
+                              capture_output=True, text=True, timeout=TIMEOUT_S * 3).stdout
+    assert store.path is not None
+    return "\n".join(sqlite3.connect(store.path).iterdump())
 
 
 class Clock:
@@ -27,12 +41,17 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[HubStore]:
+async def store(tmp_path: Path, backend: str | None) -> AsyncIterator[HubStore]:
+    """A hub with 120 tickets, on SQLite and on PostgreSQL (``backend``)."""
     clock = Clock()
-    init_hub(tmp_path, event_id=9, name="League", clock=clock)
+    init_hub(tmp_path, event_id=9, name="League", clock=clock, database=backend)
     rows = "number,zone,holder,rotating\n" + "".join(f"N-{i:04},{'North' if i % 2 else 'South'},H{i},{i % 3 == 0}\n"
                                                      for i in range(1, 121))
-    report = import_tickets(db_path(tmp_path), rows.encode(), "csv", clock=clock)
+    db = Database(database_url(tmp_path), readers=1)
+    try:
+        report = import_tickets(db, rows.encode(), "csv", clock=clock)
+    finally:
+        db.close()
     assert report.created == 120 and report.error_count == 0
     s = await HubStore.open(tmp_path, clock=clock)
     yield s
@@ -52,7 +71,7 @@ async def test_only_token_hashes_are_stored(store: HubStore) -> None:
     _gate_id, enrol, _ = await store.create_gate(ADMIN, "Hash check")
     gate_id, token = await store.enroll_gate(enrol)
     assert await store.authenticate_gate(token) == gate_id
-    dump = "\n".join(sqlite3.connect(store.path).iterdump())
+    dump = dump_database(store)
     assert token not in dump and enrol not in dump
 
 

@@ -135,9 +135,9 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     app.add_middleware(BodyLimit, default=max_body_bytes, overrides={f"{API}/tickets/import": max_import_bytes})
     add_error_handlers(app, metrics)
 
-    from hub.routes import control, event, fan, gates, reports, tickets
+    from hub.routes import connectors, control, event, fan, gates, reports, tickets
 
-    for module in (event, tickets, gates, control, reports, fan):
+    for module in (event, tickets, gates, control, reports, fan, connectors):
         app.include_router(module.router)
     from hub.dashboard import add_dashboard_routes
     from hub.manifest_routes import add_manifest_routes
@@ -146,7 +146,10 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     add_dashboard_routes(app)
     app.mount("/static", StaticFiles(directory=UI_DIR / "static", check_dir=False), name="static")
     if sync:
+        from hub.connectors.service import attach_connectors
         from hub.sync_adapter import attach_sync
+
+        attach_connectors(app)
 
         attach_sync(app, protocol=protocol, pending_expiry_s=pending_expiry_s)
     return app

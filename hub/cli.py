@@ -117,6 +117,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", type=Path, default=None, help="output directory (with --all)")
     p.add_argument("--csv", action="store_true", help="write CSV instead of PDF")
 
+    from hub.connectors.cli import register as register_connectors
+
+    register_connectors(sub, DEFAULT_DATA, _guard)
+
     p = cmd("ticket", "show, revoke, reinstate, upgrade or transfer a ticket", _ticket)
     p.add_argument("action", choices=("show", "revoke", "reinstate", "upgrade", "transfer", "credential"))
     p.add_argument("ticket", help="the ticket's number (as printed) or its id")

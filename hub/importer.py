@@ -45,7 +45,7 @@ from sqlalchemy import Connection
 
 from hub.errors import BadInput
 from hub.records import TICKET_COLUMNS, ticket_row, zone_row
-from tickets.barcode import barcode_key, fold
+from tickets.barcode import PROVISIONAL_ID_BASE, barcode_key, fold
 from tickets.manifest import normalize_number
 from tickets.rotating import new_secret
 
@@ -205,6 +205,11 @@ def import_tickets(
         db.write_sync(_write_chunk, db, chunk, report, default_from, default_until, clock)
     if progress is not None:
         progress(report.rows, report.rows)
+    if report.created or report.updated:
+        from hub.store.ingest import resolve_provisional
+
+        # admits on a shop's signature recorded before this import brought their tickets
+        db.write_sync(resolve_provisional, db, clock())
     report.last_seq = int(db.read_sync(lambda c: scalar(c, "SELECT COALESCE(MAX(seq), 0) FROM changes")))
     report.seconds = time.perf_counter() - started
     return report
@@ -497,6 +502,9 @@ def _write_chunk(
             continue
         old = existing.get(r.external_id)
         if old is None:
+            if next_id >= PROVISIONAL_ID_BASE:
+                _error(report, RowError(r.line, "no ticket ids left below the provisional range"))
+                continue
             secret = new_secret() if r.rotating else None
             opaque = secrets.token_urlsafe(12) if r.rotating else None
             ticket_id = next_id
@@ -536,6 +544,9 @@ def _write_chunk(
         status = r.status if r.status == "revoked" or o_status == "revoked" else o_status
         row = (ticket_id, r.number, zone_id, policy_id, vfrom, vuntil, serial, status, secret, r.holder, r.seat,
                r.external_id, opaque, bkey)
+        if o_bkey is not None and o_bkey != bkey and bar_taken.get(o_bkey) == r.external_id:
+            # a replaced barcode is free again: the shop's revocation of it may follow in this chunk
+            del bar_taken[o_bkey]
         updates.append({"n": r.number, "h": r.holder, "s": r.seat, "z": zone_id, "p": policy_id, "vf": vfrom,
                         "vu": vuntil, "se": serial, "st": status, "sec": secret, "o": opaque, "b": r.barcode,
                         "bk": bkey, "nk": normalize_number(r.number), "t": ticket_id, "i": len(changes)})
@@ -544,16 +555,17 @@ def _write_chunk(
     seqs = append_changes(db, conn, changes, now)
     many(conn, "INSERT INTO zones (zone_id, name, seq) VALUES (?, ?, ?)",
          [(z["z"], z["n"], seqs[z["i"]]) for z in new_zones])
-    many(conn, "INSERT INTO tickets (ticket_id, number, external_id, holder, seat, zone_id, policy_id, valid_from,"
-               " valid_until, serial, status, rotating_secret, opaque, seq, barcode, barcode_key, number_key)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-         [(d["t"], d["n"], d["e"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["st"], d["sec"], d["o"],
-           seqs[d["i"]], d["b"], d["bk"], d["nk"]) for d in inserts])
+    # updates first: a revoked row inserted below may take the barcode key an update released
     many(conn, "UPDATE tickets SET number=?, holder=?, seat=?, zone_id=?, policy_id=?, valid_from=?, valid_until=?,"
                " serial=?, status=?, rotating_secret=?, opaque=?, seq=?, barcode=?, barcode_key=?, number_key=?"
                " WHERE ticket_id=?",
          [(d["n"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["se"], d["st"], d["sec"], d["o"],
            seqs[d["i"]], d["b"], d["bk"], d["nk"], d["t"]) for d in updates])
+    many(conn, "INSERT INTO tickets (ticket_id, number, external_id, holder, seat, zone_id, policy_id, valid_from,"
+               " valid_until, serial, status, rotating_secret, opaque, seq, barcode, barcode_key, number_key)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+         [(d["t"], d["n"], d["e"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["st"], d["sec"], d["o"],
+           seqs[d["i"]], d["b"], d["bk"], d["nk"]) for d in inserts])
 
 
 def _parts(items: list[str], size: int = 900) -> Iterator[list[str]]:

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from hub.db import Database
 
 CHUNK = 5000
+#: external id of the revoked row that keeps a replaced barcode refused: this and its key (hex)
+REPLACED_PREFIX = "replaced:"
 MAX_ERRORS_REPORTED = 1000
 _NUMBER = re.compile(r"[A-Za-z0-9\-_./]{1,64}")
 _ALIASES = {
@@ -95,6 +97,8 @@ class ImportReport:
     error_count: int = 0
     seconds: float = 0.0
     last_seq: int = 0
+    #: revoked rows kept for barcodes that a re-issue replaced
+    tombstones: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,7 +106,7 @@ class ImportReport:
             "unchanged": self.unchanged, "zones_created": self.zones_created,
             "error_count": self.error_count, "errors": [e.to_json() for e in self.errors],
             "errors_truncated": self.error_count > len(self.errors),
-            "seconds": round(self.seconds, 3), "last_seq": self.last_seq,
+            "seconds": round(self.seconds, 3), "last_seq": self.last_seq, "tombstones": self.tombstones,
         }
 
 
@@ -457,6 +461,7 @@ def _write_chunk(
     new_zones: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    tombstones: list[dict[str, Any]] = []
     for r in chunk:
         if isinstance(r.zone, int):
             if r.zone not in zone_ids:
@@ -525,7 +530,8 @@ def _write_chunk(
         same = (o_number, o_zone, o_policy, o_from, o_until, o_holder, o_seat, o_secret is not None, o_bkey,
                 o_status if o_status != "superseded" else "valid") == (
             r.number, zone_id, policy_id, vfrom, vuntil, r.holder, r.seat, r.rotating, bkey, r.status)
-        if same:
+        if same or (o_status == r.status == "revoked" and r.external_id.startswith(REPLACED_PREFIX)):
+            # (a replaced barcode's tombstone stays as it is: refused wherever it is shown)
             report.unchanged += 1
             continue
         if o_serial >= 0xFFFF:
@@ -544,14 +550,33 @@ def _write_chunk(
         status = r.status if r.status == "revoked" or o_status == "revoked" else o_status
         row = (ticket_id, r.number, zone_id, policy_id, vfrom, vuntil, serial, status, secret, r.holder, r.seat,
                r.external_id, opaque, bkey)
-        if o_bkey is not None and o_bkey != bkey and bar_taken.get(o_bkey) == r.external_id:
-            # a replaced barcode is free again: the shop's revocation of it may follow in this chunk
-            del bar_taken[o_bkey]
+        if o_bkey is not None and o_bkey != bkey:
+            # The old barcode must not become unknown (a signed one would then be admitted on its
+            # signature): it stays as a revoked tombstone of its own, in this same transaction.
+            tomb_ext = REPLACED_PREFIX + o_bkey
+            if tomb_ext not in existing and not taken.get(f"REVOKED-{o_bkey[:12]}"):
+                o_barcode = scalar(conn, "SELECT barcode FROM tickets WHERE ticket_id = :t", {"t": ticket_id})
+                tomb_number = f"REVOKED-{o_bkey[:12]}"
+                tomb = (next_id, tomb_number, o_zone, o_policy, o_from, o_until, 0, "revoked", None, "", "",
+                        tomb_ext, None, o_bkey)
+                tombstones.append({"t": next_id, "n": tomb_number, "e": tomb_ext, "h": "", "s": "", "z": o_zone,
+                                   "p": o_policy, "vf": o_from, "vu": o_until, "st": "revoked", "sec": None,
+                                   "o": None, "b": o_barcode, "bk": o_bkey, "nk": normalize_number(tomb_number)})
+                existing[tomb_ext] = tomb
+                taken[tomb_number] = tomb_ext
+                next_id += 1
+            bar_taken[o_bkey] = tomb_ext
         updates.append({"n": r.number, "h": r.holder, "s": r.seat, "z": zone_id, "p": policy_id, "vf": vfrom,
                         "vu": vuntil, "se": serial, "st": status, "sec": secret, "o": opaque, "b": r.barcode,
                         "bk": bkey, "nk": normalize_number(r.number), "t": ticket_id, "i": len(changes)})
         changes.append(("ticket", ticket_id, ticket_row(row)))
         report.updated += 1
+        while tombstones:
+            d = tombstones.pop()
+            d["i"] = len(changes)
+            changes.append(("ticket", d["t"], ticket_row(existing[d["e"]])))
+            inserts.append(d)
+            report.tombstones += 1
     seqs = append_changes(db, conn, changes, now)
     many(conn, "INSERT INTO zones (zone_id, name, seq) VALUES (?, ?, ?)",
          [(z["z"], z["n"], seqs[z["i"]]) for z in new_zones])

@@ -23,6 +23,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "sync": ("gatehouse.bench.sync", "revocation propagation, admit fan-out, backlog drain and snapshot time"),
     "drill": ("gatehouse.bench.drill", "the upgrade drill: hub and gate upgrades and a partition under a stream of fans"),
     "load": ("gatehouse.bench.load", "a whole venue: many gates scanning against one hub"),
+    "pretix": ("gatehouse.bench.pretix", "the pretix connector against a real pretix: import, cancellation to gate,"
+                                         " check-in uploads, and pretix's own check-in rate"),
 }
 
 

@@ -13,7 +13,9 @@ What is read (``/api/v1/organizers/<org>/events/<event>/…``):
   counted by reason;
 * ``revokedsecrets/`` — secrets pretix replaced (re-issued tickets): each becomes a revoked
   ticket row holding that secret, so the old code is REVOKED at gates though its signature
-  still verifies;
+  still verifies. (A secret replaced while the hub watches is kept revoked by the importer
+  itself, in the same transaction that gives the ticket its new secret; pretix's list adds
+  those replaced before the first import);
 * the event itself (``valid_keys.pretix_sig1``) for the gates' offline verification;
 * check-ins on the configured list, which become entry state (a ticket checked in at
   pretix is refused as used at our gates).
@@ -49,7 +51,9 @@ from hub.connectors.base import (
     WebhookRefused,
 )
 from hub.connectors.mapping import product_for
+from hub.importer import REPLACED_PREFIX
 from hub.store.uploads import ClaimedUpload, UploadResult
+from tickets.barcode import barcode_key
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +220,12 @@ class PretixConnector(ShopConnector):
                            f" device {ci.get('device_id') or ci.get('device') or '-'})"))
 
     def _revoked(self, r: dict[str, Any]) -> ShopTicket:
+        """A secret pretix revoked, as the same tombstone the importer keeps for a replaced
+        barcode (so a secret replaced while the hub watched is not imported twice)."""
         zone = self.mapping["products"][0]
-        return ShopTicket(external_id=f"{self.connector_id}:revoked:{r['id']}", number=f"REVOKED-{r['id']}",
-                          barcode=str(r["secret"]), zone_id=int(zone["zone_id"]), policy_id=int(zone["policy_id"]),
-                          status="revoked")
+        key = barcode_key(str(r["secret"])).hex()
+        return ShopTicket(external_id=REPLACED_PREFIX + key, number=f"REVOKED-{key[:12]}", barcode=str(r["secret"]),
+                          zone_id=int(zone["zone_id"]), policy_id=int(zone["policy_id"]), status="revoked")
 
     # --- webhooks -------------------------------------------------------------------------------
 

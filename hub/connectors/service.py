@@ -33,7 +33,7 @@ from hub.connectors.base import ConnectorError, ShopBatch, ShopConnector, Webhoo
 from hub.connectors.csvdrop import CsvDropConnector
 from hub.connectors.pretix import PretixConnector
 from hub.db import StorageUnavailable
-from hub.importer import detect_format, import_tickets
+from hub.importer import REPLACED_PREFIX, detect_format, import_tickets
 from hub.store import HubStore, Principal
 from hub.store.connectors import ConnectorRecord, ShopCheckin
 from hub.store.uploads import ClaimedUpload, UploadResult, claim_uploads, finish_uploads
@@ -339,12 +339,12 @@ class ConnectorService:
                     results[c.upload_id] = UploadResult(c.upload_id, "skipped",
                                                         error=f"not a {connector.kind} ticket (it has no barcode)")
                 return
-            if not (c.external_id or "").startswith(f"{cid}:"):
-                results[c.upload_id] = UploadResult(c.upload_id, "skipped", error=f"not a {connector.kind} ticket")
-                return
-            if (c.external_id or "").startswith(f"{cid}:revoked:"):
+            if (c.external_id or "").startswith(REPLACED_PREFIX):
                 results[c.upload_id] = UploadResult(c.upload_id, "refused",
                                                     error=f"a secret {connector.kind} revoked was admitted")
+                return
+            if not (c.external_id or "").startswith(f"{cid}:"):
+                results[c.upload_id] = UploadResult(c.upload_id, "skipped", error=f"not a {connector.kind} ticket")
                 return
             if down:
                 results[c.upload_id] = UploadResult(c.upload_id, "retry", error=down[0], retry_at=backoff)

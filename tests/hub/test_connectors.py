@@ -120,6 +120,25 @@ async def test_a_scan_journaled_by_barcode_key_is_stored_against_the_ticket(stor
     assert result.stored[0].ticket_id == tid
 
 
+async def test_a_replaced_barcode_stays_revoked_in_the_same_change_batch_as_the_new_one(store: HubStore) -> None:
+    from hub.importer import REPLACED_PREFIX
+
+    first = [{"number": "RE-1", "barcode": "old-secret-1", "zone": 1, "external_id": "pretix:77"}]
+    await store.import_tickets(CLI, json.dumps(first).encode(), "json")
+    seq = await store.current_seq()
+    report = await store.import_tickets(CLI, json.dumps([{**first[0], "barcode": "new-secret-1"}]).encode(), "json")
+    assert (report.updated, report.tombstones) == (1, 1)
+    batch = [c.row for c in await store.changes_since(seq, 100) if c.kind == "ticket"]
+    old_key, new_key = barcode_key("old-secret-1").hex(), barcode_key("new-secret-1").hex()
+    assert {(r["barcode_key"], r["status"]) for r in batch} == {(new_key, "valid"), (old_key, "revoked")}
+    assert len({c.seq for c in await store.changes_since(seq, 100)}) == 2
+    # pretix's own revocation list naming that secret later changes nothing and refuses nothing
+    again = await store.import_tickets(CLI, json.dumps([{
+        "number": f"REVOKED-{old_key[:12]}", "external_id": REPLACED_PREFIX + old_key, "barcode": "old-secret-1",
+        "zone": 1, "status": "revoked"}]).encode(), "json")
+    assert (again.unchanged, again.error_count) == (1, 0)
+
+
 # --- the upload queue ----------------------------------------------------------------------------
 
 

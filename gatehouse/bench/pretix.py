@@ -119,7 +119,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                         return t is not None and t.status is TicketStatus.REVOKED
                     await eventually(revoked, timeout=TIMEOUT_S * 3, what="the cancellation at the gate")
                     seen = time.time()
-                    changes = (await admin.get("/api/v1/changes", params={"since": since, "limit": 10_000})).json()
+                    changes = (await admin.get("/api/v1/changes", params={"since": since, "limit": 10_000})).json()["changes"]
                     learned = [c["at"] for c in changes if c["kind"] == "ticket" and c["row"]["status"] == "revoked"
                                and c["row"].get("barcode_key") == key.hex()]
                     hub_to_gate.append(seen - learned[0])

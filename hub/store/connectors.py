@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from hub.store.base import (
     IngestResult,
     Principal,
     StoreCore,
+    append_changes,
     audit,
     driver_rows,
     execute,
@@ -119,6 +121,22 @@ def _store_shop_checkins(conn: Connection, db: Any, connector_id: str, checkins:
     return len(result.stored), result.conflicts
 
 
+def _set_pretix_event(db: Any, conn: Connection, block: dict[str, Any], now: float) -> None:
+    """Store the event info block for gates; when it changed (new signing keys — pretix makes
+    an event's key when it signs its first ticket — or a new mapping) every serving hub process
+    sends it to its connected gates at once, as a ``pretix_event`` command through the change log."""
+    text = json.dumps(block, sort_keys=True)
+    old = one(conn, "SELECT value FROM meta WHERE key = 'pretix_event'")
+    if old is not None and old[0] == text:
+        return
+    meta_set(conn, "pretix_event", text)
+    command = {"name": "pretix_event", "reason": "pretix keys or product mapping changed", "args": {"pretix": block},
+               "gates": None, "command_id": secrets.token_hex(8)}
+    append_changes(db, conn, [("command", 0, command)], now)
+    log.warning("pretix event info changed (%d signing keys, %d products); sent to the gates",
+                len(block.get("public_keys") or []), len(block.get("products") or []))
+
+
 class ConnectorsMixin(StoreCore):
     async def save_connector(self, actor: Principal, connector_id: str, kind: str, config: dict[str, Any], *,
                              secret: str | None, mapping: dict[str, Any], webhook_secret: str | None = None,
@@ -138,7 +156,7 @@ class ConnectorsMixin(StoreCore):
                      "w": hash_token(webhook_secret) if webhook_secret else None, "m": json.dumps(mapping),
                      "u": int(uploads), "at": now})
             if pretix_event is not None:
-                meta_set(conn, "pretix_event", json.dumps(pretix_event, sort_keys=True))
+                _set_pretix_event(self.db, conn, pretix_event, now)
             audit(conn, actor, "connect", connector_id, {"kind": kind, "config": config, "uploads": uploads,
                                                          "webhook_secret_set": webhook_secret is not None}, now)
         await self.db.write(tx)
@@ -176,8 +194,9 @@ class ConnectorsMixin(StoreCore):
                 execute(conn, "UPDATE connectors SET status = :s WHERE connector_id = :i",
                         {"s": json.dumps(merged), "i": connector_id})
             if pretix_event is not None:
-                meta_set(conn, "pretix_event", json.dumps(pretix_event, sort_keys=True))
+                _set_pretix_event(self.db, conn, pretix_event, self._now())
         await self.db.write(tx)
+        self._poke()
 
     async def record_shop_checkins(self, connector_id: str, checkins: Sequence[ShopCheckin]) -> tuple[int, list[dict[str, Any]]]:
         """Check-ins made at the shop, stored as entries of ``shop:<connector>`` (idempotent on the

@@ -90,7 +90,13 @@ class SyncReport:
 
 
 async def _import(store: HubStore, connector_id: str, data: bytes, fmt: str, name: str) -> dict[str, Any]:
-    report = await asyncio.to_thread(import_tickets, store.db, data, fmt, clock=store.clock)
+    loop = asyncio.get_running_loop()
+
+    def committed(_done: int, _total: int) -> None:
+        # wake this process's change feed as soon as a chunk is committed (a cancellation is
+        # on its way to the gates while the rest of the sync goes on)
+        loop.call_soon_threadsafe(store._poke)
+    report = await asyncio.to_thread(import_tickets, store.db, data, fmt, clock=store.clock, progress=committed)
     store._poke()
     out = report.to_json()
     if report.created or report.updated or report.error_count:

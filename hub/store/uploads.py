@@ -186,9 +186,10 @@ def finish_uploads(conn: Connection, who: str, claimed: Sequence[ClaimedUpload],
                     {"n": res.retry_at, "e": res.error[:500], "u": res.upload_id})
             continue
         execute(conn, "UPDATE checkin_uploads SET status = :s, attempts = attempts + 1, done_at = :at, last_error = :e,"
-                      " shop_ref = :r, ticket_id = COALESCE(ticket_id, :t) WHERE upload_id = :u",
+                      " shop_ref = :r, ticket_id = COALESCE(ticket_id, :t), ticket_number = COALESCE(ticket_number, :n)"
+                      " WHERE upload_id = :u",
                 {"s": res.status, "at": now, "e": res.error[:500] or None, "r": res.shop_ref, "t": c.ticket_id,
-                 "u": res.upload_id})
+                 "n": c.ticket_number, "u": res.upload_id})
         if res.status == "refused":
             detail = {"connector": c.connector_id, "ticket_number": c.ticket_number, "reason": res.error,
                       "forced": c.forced, "admitted_at": c.at, **(res.detail or {}),

@@ -278,3 +278,61 @@ async def test_event_info_carries_the_pretix_block_once_connected(store: HubStor
              "subevent": None, "valid_from": None, "valid_until": None}
     await store.set_connector_state("pretix", pretix_event=block)
     assert (await store.event_info())["pretix"] == block
+
+
+# --- several hub processes on PostgreSQL -----------------------------------------------------------
+
+
+async def test_two_hub_processes_on_postgresql_never_claim_the_same_upload(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from gatehouse.pgcluster import PgUnavailable, temporary_cluster
+    from hub.db import Database
+
+    try:
+        cluster_cm = temporary_cluster()
+        cluster = cluster_cm.__enter__()
+    except PgUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        url = cluster.create_database("hub")
+        init_hub(tmp_path / "pg", event_id=9, name="Cup", valid_from=0, valid_until=4e9, database=url)
+        store = await HubStore.open(tmp_path / "pg")
+        try:
+            await store.upsert_zone(CLI, "North")
+            gate = await _gate(store)
+            n = 120
+            await store.import_tickets(CLI, json.dumps([{"number": f"P-{i}", "barcode": f"{SECRET}{i}", "zone": 1,
+                                                         "external_id": f"pretix:{i}"} for i in range(n)]).encode(),
+                                       "json")
+            await _connect(store)
+            now = time.time()
+            await store.ingest(gate, [JournalEntry(gate_id=gate, seq=i + 1, at=now, kind=EntryKind.MANUAL,
+                                                   reason="ADMIT", ticket_number=f"P-{i}", zone_id=1, mode="MANIFEST")
+                                      for i in range(n)])
+        finally:
+            await store.close()
+        # two processes' databases (separate engines), claiming in small batches at the same time
+        dbs = [Database(url, readers=1), Database(url, readers=1)]
+        got: list[list[int]] = [[], []]
+        start = threading.Barrier(2)
+
+        def claimer(k: int) -> None:
+            start.wait()
+            while True:
+                batch = dbs[k].write_sync(claim_uploads, dbs[k], "pretix", f"p{k}", time.time(), 7)
+                if not batch:
+                    return
+                got[k] += [c.upload_id for c in batch]
+        threads = [threading.Thread(target=claimer, args=(k,)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            await asyncio.to_thread(t.join, TIMEOUT_S * 3)
+        for db in dbs:
+            db.close()
+        assert not set(got[0]) & set(got[1]), "an upload was claimed by both processes"
+        assert len(got[0]) + len(got[1]) == n and got[0] and got[1]
+    finally:
+        cluster_cm.__exit__(None, None, None)

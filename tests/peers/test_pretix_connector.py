@@ -304,11 +304,14 @@ async def test_pretix_down_for_a_while_loses_nothing_and_the_queue_drains_after(
                 await until(failing, timeout=TIMEOUT_S * 3, what="three uploads failing and kept")
         finally:
             await asyncio.to_thread(server.restart)
-        await until(lambda: len(api.checkins(slug, order["code"])) == 3, timeout=TIMEOUT_S * 6,
-                    what="the queue drained into pretix")
         async with venue.hub.admin_client() as admin:
+            async def drained() -> bool:
+                rows = (await admin.get("/api/v1/connectors/pretix/uploads")).json()
+                return sorted(r["status"] for r in rows) == ["done"] * 3
+            await until(drained, timeout=TIMEOUT_S * 6, what="the queue drained into pretix")
             rows = (await admin.get("/api/v1/connectors/pretix/uploads")).json()
-        assert sorted(r["status"] for r in rows) == ["done"] * 3 and all(r["attempts"] >= 2 for r in rows)
-        assert len(await pretix_checkins(api, slug, order["code"])) == 3  # each once
+        assert all(r["attempts"] >= 2 for r in rows)  # each failed while pretix was down
+        # each exactly once in pretix, though some were sent more than once (pretix keeps our nonce)
+        assert len(await pretix_checkins(api, slug, order["code"])) == 3
     finally:
         await venue.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hub.errors import BadInput, HubError
+from hub.errors import BadInput
 from hub.store import HubStore, Principal
 from hub.store.base import new_token
 
@@ -235,8 +235,5 @@ def _sync(args: argparse.Namespace) -> int:
             return (await sync_connector(store, connector, full=args.full)).to_json()
         finally:
             await connector.close()
-    try:
-        print(json.dumps(_run(args.data, go)))
-    except HubError:
-        raise
+    print(json.dumps(_run(args.data, go)))
     return 0

@@ -71,8 +71,7 @@ async def _call(fn: Any, *args: Any) -> Any:
 
 
 async def connect(peer: PretixPeer, tmp_path: Path, slug: str, *, signed: bool = False, vip: bool = True,
-                  poll_s: float = 600.0, extra: list[str] | None = None,
-                  before: list[tuple[int, int | None]] | None = None) -> Connected:
+                  poll_s: float = 600.0, extra: list[str] | None = None) -> Connected:
     api = peer.api
     event = await _call(_make_event, api, slug)
     if signed:
@@ -109,7 +108,7 @@ async def test_connect_imports_pretix_and_the_barcodes_stay_off_paper_viewers_an
         pretix_peer: PretixPeer, tmp_path: Path) -> None:
     api = pretix_peer.api
     slug = "conn-import"
-    c = await connect(pretix_peer, tmp_path, slug, vip=False, before=None)
+    c = await connect(pretix_peer, tmp_path, slug, vip=False)
     ev = c.event
     north, south = ev.standing.variations
     # orders placed after connect, picked up by a sync the operator runs

@@ -116,6 +116,21 @@ class AgentSyncOwner:
             return
         self.agent.reload_policy()
 
+    async def on_pretix_event(self, block: Any) -> None:
+        """New pretix keys or product mapping while connected (a connector's sync found them):
+        validated whole like the hello's event info; a bad block is refused and journaled."""
+        replica = self.agent.replica
+        if replica is None or block is None:
+            return  # (a connector removed: the next hello's event info says so)
+        try:
+            pretix = PretixEvent.from_wire(block)
+            await replica.set_meta({"pretix": json.dumps(pretix.to_wire(), sort_keys=True)})
+        except Exception as exc:
+            log.exception("pretix event info from the hub is unusable; keeping the replica's")
+            await self.agent.journal_event("event_info_refused", f"{type(exc).__name__}: {exc}"[:300])
+            return
+        self.agent.reload_policy()
+
     async def snapshot_started(self, seq: int, total_rows: int, reason: str) -> None:
         log.warning("replica snapshot from the hub: %s rows at seq %s (%s)", total_rows, seq, reason)
         self.snapshot_progress = (0, total_rows)
@@ -242,6 +257,8 @@ class AgentSyncOwner:
         elif name == "refresh_manifest":
             for listener in self.command_listeners:
                 listener(name)
+        elif name == "pretix_event":
+            await self.on_pretix_event(args.get("pretix"))
         else:
             log.warning("command %r not handled by this gate", name)
 

@@ -137,9 +137,19 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     add_error_handlers(app, metrics)
 
     from hub.readiness import attach as attach_gate_reporter
-    from hub.routes import control, event, fan, gates, readiness, reports, seats, tickets
+    from hub.routes import (
+        connectors,
+        control,
+        event,
+        fan,
+        gates,
+        readiness,
+        reports,
+        seats,
+        tickets,
+    )
 
-    for module in (event, tickets, seats, gates, control, reports, fan, readiness):
+    for module in (event, tickets, seats, gates, control, reports, fan, readiness, connectors):
         app.include_router(module.router)
     attach_gate_reporter(app)
     from hub.dashboard import add_dashboard_routes
@@ -149,7 +159,10 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     add_dashboard_routes(app)
     app.mount("/static", StaticFiles(directory=UI_DIR / "static", check_dir=False), name="static")
     if sync:
+        from hub.connectors.service import attach_connectors
         from hub.sync_adapter import attach_sync
+
+        attach_connectors(app)
 
         attach_sync(app, protocol=protocol, pending_expiry_s=pending_expiry_s)
     return app

@@ -153,6 +153,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = cmd("unwaive", "withdraw a readiness waiver", _unwaive)
     p.add_argument("waiver_id", type=int)
+    from hub.connectors.cli import register as register_connectors
+
+    register_connectors(sub, DEFAULT_DATA, _guard)
 
     p = cmd("ticket", "show, revoke, reinstate, upgrade or transfer a ticket", _ticket)
     p.add_argument("action", choices=("show", "revoke", "reinstate", "upgrade", "transfer", "credential"))

@@ -45,7 +45,7 @@ from sqlalchemy import Connection
 
 from hub.errors import BadInput
 from hub.records import TICKET_COLUMNS, ticket_row, zone_row
-from tickets.barcode import barcode_key, fold
+from tickets.barcode import PROVISIONAL_ID_BASE, barcode_key, fold
 from tickets.manifest import normalize_number
 from tickets.rotating import new_secret
 
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from hub.db import Database
 
 CHUNK = 5000
+#: external id of the revoked row that keeps a replaced barcode refused: this and its key (hex)
+REPLACED_PREFIX = "replaced:"
 MAX_ERRORS_REPORTED = 1000
 _NUMBER = re.compile(r"[A-Za-z0-9\-_./]{1,64}")
 _ALIASES = {
@@ -97,6 +99,8 @@ class ImportReport:
     last_seq: int = 0
     #: double-sold seats and zones over capacity after the import (:func:`hub.seats.seat_mismatches`)
     mismatches: dict[str, Any] | None = None
+    #: revoked rows kept for barcodes that a re-issue replaced
+    tombstones: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +108,7 @@ class ImportReport:
             "unchanged": self.unchanged, "zones_created": self.zones_created,
             "error_count": self.error_count, "errors": [e.to_json() for e in self.errors],
             "errors_truncated": self.error_count > len(self.errors),
-            "seconds": round(self.seconds, 3), "last_seq": self.last_seq,
+            "seconds": round(self.seconds, 3), "last_seq": self.last_seq, "tombstones": self.tombstones,
             "mismatches": self.mismatches,
         }
 
@@ -209,6 +213,11 @@ def import_tickets(
         db.write_sync(_write_chunk, db, chunk, report, default_from, default_until, clock)
     if progress is not None:
         progress(report.rows, report.rows)
+    if report.created or report.updated:
+        from hub.store.ingest import resolve_provisional
+
+        # admits on a shop's signature recorded before this import brought their tickets
+        db.write_sync(resolve_provisional, db, clock())
     report.last_seq = int(db.read_sync(lambda c: scalar(c, "SELECT COALESCE(MAX(seq), 0) FROM changes")))
     # A double sale must surface when the tickets arrive, not when two fans stand at one seat.
     report.mismatches = db.read_sync(seat_mismatches)
@@ -458,6 +467,7 @@ def _write_chunk(
     new_zones: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    tombstones: list[dict[str, Any]] = []
     for r in chunk:
         if isinstance(r.zone, int):
             if r.zone not in zone_ids:
@@ -503,6 +513,9 @@ def _write_chunk(
             continue
         old = existing.get(r.external_id)
         if old is None:
+            if next_id >= PROVISIONAL_ID_BASE:
+                _error(report, RowError(r.line, "no ticket ids left below the provisional range"))
+                continue
             secret = new_secret() if r.rotating else None
             opaque = secrets.token_urlsafe(12) if r.rotating else None
             ticket_id = next_id
@@ -523,7 +536,8 @@ def _write_chunk(
         same = (o_number, o_zone, o_policy, o_from, o_until, o_holder, o_seat, o_secret is not None, o_bkey,
                 o_status if o_status != "superseded" else "valid") == (
             r.number, zone_id, policy_id, vfrom, vuntil, r.holder, r.seat, r.rotating, bkey, r.status)
-        if same:
+        if same or (o_status == r.status == "revoked" and r.external_id.startswith(REPLACED_PREFIX)):
+            # (a replaced barcode's tombstone stays as it is: refused wherever it is shown)
             report.unchanged += 1
             continue
         if o_serial >= 0xFFFF:
@@ -542,24 +556,47 @@ def _write_chunk(
         status = r.status if r.status == "revoked" or o_status == "revoked" else o_status
         row = (ticket_id, r.number, zone_id, policy_id, vfrom, vuntil, serial, status, secret, r.holder, r.seat,
                r.external_id, opaque, bkey)
+        if o_bkey is not None and o_bkey != bkey:
+            # The old barcode must not become unknown (a signed one would then be admitted on its
+            # signature): it stays as a revoked tombstone of its own, in this same transaction.
+            tomb_ext = REPLACED_PREFIX + o_bkey
+            if tomb_ext not in existing and not taken.get(f"REVOKED-{o_bkey[:12]}"):
+                o_barcode = scalar(conn, "SELECT barcode FROM tickets WHERE ticket_id = :t", {"t": ticket_id})
+                tomb_number = f"REVOKED-{o_bkey[:12]}"
+                tomb = (next_id, tomb_number, o_zone, o_policy, o_from, o_until, 0, "revoked", None, "", "",
+                        tomb_ext, None, o_bkey)
+                tombstones.append({"t": next_id, "n": tomb_number, "e": tomb_ext, "h": "", "s": "", "z": o_zone,
+                                   "p": o_policy, "vf": o_from, "vu": o_until, "st": "revoked", "sec": None,
+                                   "o": None, "b": o_barcode, "bk": o_bkey, "nk": normalize_number(tomb_number)})
+                existing[tomb_ext] = tomb
+                taken[tomb_number] = tomb_ext
+                next_id += 1
+            bar_taken[o_bkey] = tomb_ext
         updates.append({"n": r.number, "h": r.holder, "s": r.seat, "z": zone_id, "p": policy_id, "vf": vfrom,
                         "vu": vuntil, "se": serial, "st": status, "sec": secret, "o": opaque, "b": r.barcode,
                         "bk": bkey, "nk": normalize_number(r.number), "t": ticket_id, "i": len(changes)})
         changes.append(("ticket", ticket_id, ticket_row(row)))
         report.updated += 1
+        while tombstones:
+            d = tombstones.pop()
+            d["i"] = len(changes)
+            changes.append(("ticket", d["t"], ticket_row(existing[d["e"]])))
+            inserts.append(d)
+            report.tombstones += 1
     seqs = append_changes(db, conn, changes, now)
     many(conn, "INSERT INTO zones (zone_id, name, seq) VALUES (?, ?, ?)",
          [(z["z"], z["n"], seqs[z["i"]]) for z in new_zones])
-    many(conn, "INSERT INTO tickets (ticket_id, number, external_id, holder, seat, zone_id, policy_id, valid_from,"
-               " valid_until, serial, status, rotating_secret, opaque, seq, barcode, barcode_key, number_key)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-         [(d["t"], d["n"], d["e"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["st"], d["sec"], d["o"],
-           seqs[d["i"]], d["b"], d["bk"], d["nk"]) for d in inserts])
+    # updates first: a revoked row inserted below may take the barcode key an update released
     many(conn, "UPDATE tickets SET number=?, holder=?, seat=?, zone_id=?, policy_id=?, valid_from=?, valid_until=?,"
                " serial=?, status=?, rotating_secret=?, opaque=?, seq=?, barcode=?, barcode_key=?, number_key=?"
                " WHERE ticket_id=?",
          [(d["n"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["se"], d["st"], d["sec"], d["o"],
            seqs[d["i"]], d["b"], d["bk"], d["nk"], d["t"]) for d in updates])
+    many(conn, "INSERT INTO tickets (ticket_id, number, external_id, holder, seat, zone_id, policy_id, valid_from,"
+               " valid_until, serial, status, rotating_secret, opaque, seq, barcode, barcode_key, number_key)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+         [(d["t"], d["n"], d["e"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["st"], d["sec"], d["o"],
+           seqs[d["i"]], d["b"], d["bk"], d["nk"]) for d in inserts])
 
 
 def _parts(items: list[str], size: int = 900) -> Iterator[list[str]]:

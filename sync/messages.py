@@ -578,7 +578,8 @@ class Command:
     """Hub → gate: an order from the control room. ``name`` is open-ended so older gates
     can refuse a command they do not know instead of failing to decode it. Known names:
     ``emergency_on``, ``emergency_off``, ``close``, ``open``, ``refresh_manifest`` (stewards
-    or the manifest changed: fetch them now)."""
+    or the manifest changed: fetch them now), ``pretix_event`` (``args["pretix"]``: new pretix
+    signing keys or product mapping, the event info's ``pretix`` block)."""
 
     name: str
     reason: str = ""
@@ -587,7 +588,7 @@ class Command:
     type = "command"
 
 
-KNOWN_COMMANDS = frozenset({"emergency_on", "emergency_off", "close", "open", "refresh_manifest"})
+KNOWN_COMMANDS = frozenset({"emergency_on", "emergency_off", "close", "open", "refresh_manifest", "pretix_event"})
 
 Message = (Hello | HelloReply | SnapshotBegin | SnapshotBatch | SnapshotEnd | SnapshotRequest | Deltas
            | CatchUp | JournalBatch | JournalAck | RemoteAdmit | RemoteAdmits | Ping | Pong | Error | Command)

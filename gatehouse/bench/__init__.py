@@ -28,6 +28,8 @@ BENCHES: dict[str, tuple[str, str]] = {
                                          " against real processes"),
     "failover": ("gatehouse.bench.failover",
                  "the failover drill: a hub process killed and PostgreSQL failed over to its standby under load"),
+    "pretix": ("gatehouse.bench.pretix", "the pretix connector against a real pretix: import, cancellation to gate,"
+                                         " check-in uploads, and pretix's own check-in rate"),
 }
 
 

@@ -157,6 +157,8 @@ def write_config(path: Path, data_dir: Path, port: int) -> Path:
         f"url=http://127.0.0.1:{port}\n"
         f"datadir={data_dir}\n"
         "ecb_rates=off\n"
+        # the hub under test listens on 127.0.0.1: pretix blocks webhooks to loopback otherwise
+        "allow_http_to_private_networks=on\n"
         "[django]\n"
         f"secret={uuid.uuid4().hex}{uuid.uuid4().hex}\n"
         "debug=off\n"
@@ -259,6 +261,14 @@ class PretixServer:
         shutil.copyfile(template.db, data / "db.sqlite3")
         self.port = self.port or _free_port()
         self.config = write_config(self.workdir / "pretix.cfg", data, self.port)
+        return self._spawn(root, timeout)
+
+    def restart(self, *, timeout: float = 240.0) -> PretixServer:
+        """Start again after :meth:`stop`, on the same port and database (an outage ends)."""
+        assert self.config is not None, "start() first"
+        return self._spawn(self.root or cache_root(), timeout)
+
+    def _spawn(self, root: Path, timeout: float) -> PretixServer:
         started = time.monotonic()
         log = open(self.log_path, "ab")
         try:
@@ -377,6 +387,24 @@ class PretixAPI:
     def event(self, event: str) -> dict[str, Any]:
         data: dict[str, Any] = self.call("GET", f"/events/{event}/")
         return data
+
+    def cancel_order(self, event: str, code: str) -> dict[str, Any]:
+        """Cancel an order as the box office would (pretix notifies its webhooks)."""
+        order: dict[str, Any] = self.call("POST", f"/events/{event}/orders/{code}/mark_canceled/", json={})
+        return order
+
+    def create_webhook(self, target_url: str, actions: Sequence[str] = ("pretix.event.order.canceled",
+                                                                        "pretix.event.order.placed",
+                                                                        "pretix.event.order.paid",
+                                                                        "pretix.event.order.changed.*")) -> int:
+        body = {"target_url": target_url, "enabled": True, "all_events": True, "limit_events": [],
+                "action_types": list(actions)}
+        return int(self.call("POST", "/webhooks/", json=body)["id"])
+
+    def checkins(self, event: str, code: str) -> list[dict[str, Any]]:
+        """Every check-in pretix holds for an order's positions (``position`` added to each)."""
+        order = self.call("GET", f"/events/{event}/orders/{code}/")
+        return [{**c, "position": p["positionid"]} for p in order["positions"] for c in p.get("checkins", [])]
 
     def sig1_keys(self, event: str) -> list[str]:
         """The event's pretix_sig1 public keys as pretix publishes them (``valid_keys``)."""

@@ -39,6 +39,7 @@ from hub.store.base import (
     slug,
 )
 from hub.store.changes import ChangesMixin
+from hub.store.connectors import ConnectorsMixin
 from hub.store.event import EventMixin
 from hub.store.gates import GatesMixin
 from hub.store.ingest import GROUP_COMMIT_MAX, PENDING_EXPIRY_S, IngestMixin
@@ -46,11 +47,12 @@ from hub.store.paper import GateManifest, PaperMixin, PaperTickIn
 from hub.store.reports import ReportsMixin
 from hub.store.setup import BackupMixin, database_url, init_hub, migrate, open_database, restore_hub
 from hub.store.tickets import TicketsMixin
+from hub.store.uploads import UploadsMixin
 from hub.store.zones import ZonesMixin
 
 
 class HubStore(EventMixin, ZonesMixin, TicketsMixin, ChangesMixin, GatesMixin, IngestMixin, ReportsMixin,
-               BackupMixin, PaperMixin):
+               BackupMixin, PaperMixin, ConnectorsMixin, UploadsMixin):
     """Async access to one venue's hub database. Open with :meth:`open`, close with :meth:`close`."""
 
     def __init__(self, data_dir: Path, db: Database, *, clock: Callable[[], float] = time.time) -> None:

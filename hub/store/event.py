@@ -92,7 +92,7 @@ class EventMixin(StoreCore):
         meta = await self.meta()
         zones = await self.zones()  # type: ignore[attr-defined]
         policies = await self.policies()  # type: ignore[attr-defined]
-        return {
+        info = {
             "event_id": int(meta["event_id"]),
             "name": meta.get("event_name", ""),
             "keys": self.keyring().to_list(),
@@ -103,6 +103,10 @@ class EventMixin(StoreCore):
             "current_seq": await self.current_seq(),
             "emergency": json.loads(meta["emergency"]) if "emergency" in meta else {"active": False},
         }
+        if "pretix_event" in meta:
+            # a connected pretix: its signing keys and products → zones (docs/connectors.md)
+            info["pretix"] = json.loads(meta["pretix_event"])
+        return info
 
     async def current_seq(self) -> int:
         return await self.db.read(current_seq)

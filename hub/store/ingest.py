@@ -24,7 +24,7 @@ import functools
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -47,6 +47,8 @@ from hub.store.base import (
     rows,
 )
 from hub.store.tickets import ticket_by_number
+from hub.store.uploads import enqueue_uploads, resolve_upload_tickets, skip_not_passed
+from tickets.barcode import JOURNAL_KEY_PREFIX, PROVISIONAL_ID_BASE
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import Direction, EntryState
 from tickets.policy import EntryRule, evaluate_entry, record_passage
@@ -279,10 +281,10 @@ def store_batches(conn: Connection, db: Database, batches: list[tuple[str, list[
             have = existing.get((gate_id, e.seq))
             if have is None:
                 existing[(gate_id, e.seq)] = e.nonce
-                if e.ticket_id is None and e.ticket_number:  # a number only (manual admits, legacy barcodes)
-                    hit = ticket_by_number(conn, e.ticket_number, normalized=e.kind is EntryKind.MANUAL and e.admitted)
-                    if hit is not None:
-                        e = replace(e, ticket_id=hit)
+                # an entry that does not name a ticket the hub knows gets its id (see _RESOLVERS)
+                hit = resolve_entry_ticket(conn, e)
+                if hit is not None and hit != e.ticket_id:
+                    e = replace(e, ticket_id=hit)
                 new.append((gate_id, e, result))
             elif have == e.nonce:
                 result.duplicates += 1
@@ -318,9 +320,17 @@ def store_batches(conn: Connection, db: Database, batches: list[tuple[str, list[
             passages.append((gate_id, e, result))
     many(conn, "INSERT INTO pending_admits (gate_id, seq, ticket_id, zone_id, at) VALUES (?, ?, ?, ?, ?)"
                " ON CONFLICT (gate_id, seq) DO NOTHING", pending)
+    for gate_id, _entries, result in batches:
+        enqueue_uploads(conn, gate_id, result.admits, now)
     many(conn, "DELETE FROM pending_admits WHERE gate_id = ? AND seq = ?", [(g, e.ref_seq) for g, e, _r in passages])
     if passages:
         _close_passage_unknown(conn, [(g, e) for g, e, _r in passages], now)
+    not_passed: dict[str, list[int]] = defaultdict(list)
+    for g, e, _r in passages:
+        if e.passage is Passage.NOT_PASSED and e.ref_seq is not None:
+            not_passed[g].append(e.ref_seq)
+    for g, refs in not_passed.items():
+        skip_not_passed(conn, g, refs, now)
     for gate_id, e, result in passages:
         if e.passage is Passage.NOT_PASSED:
             assert e.ref_seq is not None
@@ -338,6 +348,81 @@ def store_batches(conn: Connection, db: Database, batches: list[tuple[str, list[
             result.conflicts += _check_double_admit(conn, e.ticket_id, gate_id, e.seq, history, now)
         _store_entry_states(conn, history)
     return events
+
+
+# --- which ticket an entry is about --------------------------------------------------------
+
+
+def _by_barcode_key(conn: Connection, e: JournalEntry) -> int | None:
+    key = e.raw[len(JOURNAL_KEY_PREFIX):].decode("ascii", "replace")
+    hit = one(conn, "SELECT ticket_id FROM tickets WHERE barcode_key = :k", {"k": key})
+    return int(hit[0]) if hit is not None else None
+
+
+def _by_number(conn: Connection, e: JournalEntry) -> int | None:
+    assert e.ticket_number is not None
+    return ticket_by_number(conn, e.ticket_number, normalized=e.kind is EntryKind.MANUAL and e.admitted)
+
+
+def _unknown_or_provisional(e: JournalEntry) -> bool:
+    return e.ticket_id is None or e.ticket_id >= PROVISIONAL_ID_BASE
+
+
+#: How an entry that names no ticket the hub knows is resolved, first match wins: a code that
+#: is not a gatehouse credential by its barcode key (``raw`` = ``barcode_key:<hex>``; a ticket
+#: admitted on a shop's signature carries a provisional id until the hub has its row); a
+#: manual admit or legacy code by its number. An entry still unresolved keeps its provisional
+#: id, and its admit fans out to the zone's gates under it.
+_RESOLVERS: tuple[tuple[Callable[[JournalEntry], bool], Callable[[Connection, JournalEntry], int | None]], ...] = (
+    (lambda e: e.raw.startswith(JOURNAL_KEY_PREFIX) and _unknown_or_provisional(e), _by_barcode_key),
+    (lambda e: e.ticket_id is None and bool(e.ticket_number), _by_number),
+)
+
+
+def resolve_entry_ticket(conn: Connection, e: JournalEntry) -> int | None:
+    for applies, lookup in _RESOLVERS:
+        if applies(e):
+            hit = lookup(conn, e)
+            if hit is not None:
+                return hit
+    return None
+
+
+def resolve_provisional(conn: Connection, db: Database, now: float) -> list[dict[str, Any]]:
+    """Entries stored under a provisional id whose ticket the hub now has (a shop's sync or an
+    import brought it): moved to the real ticket, its entry state recomputed (so a gate that
+    starts from a snapshot refuses it as used) and its admits checked against the ticket's
+    other entries. Returns the conflicts found."""
+    got = rows(conn, "SELECT gate_id, seq, raw, direction FROM journal WHERE ticket_id >= :b", {"b": PROVISIONAL_ID_BASE})
+    by_key: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+    for g, s, raw, direction in got:
+        raw = bytes(raw)
+        if raw.startswith(JOURNAL_KEY_PREFIX):
+            by_key[raw[len(JOURNAL_KEY_PREFIX):].decode("ascii", "replace")].append((g, int(s), direction))
+    if not by_key:
+        return []
+    keys = sorted(by_key)
+    found: dict[str, int] = {}
+    for i in range(0, len(keys), 900):
+        part = keys[i:i + 900]
+        found.update((k, int(t)) for k, t in driver_rows(
+            conn, f"SELECT barcode_key, ticket_id FROM tickets WHERE barcode_key IN {marks(len(part))}", part))
+    mapped = [(g, s, found[k]) for k, entries in by_key.items() if k in found for g, s, _d in entries]
+    if not mapped:
+        return []
+    many(conn, "UPDATE journal SET ticket_id = ? WHERE gate_id = ? AND seq = ?", [(t, g, s) for g, s, t in mapped])
+    many(conn, "UPDATE pending_admits SET ticket_id = ? WHERE gate_id = ? AND seq = ?",
+         [(t, g, s) for g, s, t in mapped])
+    resolve_upload_tickets(conn, mapped)
+    history = _lock_and_read_history(conn, db, sorted({t for _g, _s, t in mapped}))
+    conflicts: list[dict[str, Any]] = []
+    for k, entries in by_key.items():
+        for g, s, direction in entries:
+            if k in found and direction != Direction.OUT:
+                conflicts += _check_double_admit(conn, found[k], g, s, history, now)
+    _store_entry_states(conn, history)
+    log.info("%d journal entries admitted on a signature now belong to their tickets", len(mapped))
+    return conflicts
 
 
 def record_entry_events(db: Database, conn: Connection, events: list[tuple[int, dict[str, Any]]], now: float) -> None:

@@ -98,6 +98,8 @@ class HubMetrics:
         self.errors = Counter("gatehouse_hub_http_errors", "error responses by code", ["code"], registry=r)
         self.feed_failures = Gauge("gatehouse_hub_feed_failures", "change-log reads that failed (retried)", registry=r)
         self.feed_rollbacks = Gauge("gatehouse_hub_feed_rollbacks", "times the change log went back", registry=r)
+        self.task_failures = Gauge("gatehouse_hub_task_failures", "background tasks of this process that ended by"
+                                   " an exception (each logged with its traceback)", registry=r)
 
 
 def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
@@ -158,7 +160,9 @@ def app_from_env() -> FastAPI:
 
     spec = os.environ.get("GATEHOUSE_HUB_APP_PROTOCOL", "")
     protocol = tuple(int(v) for v in spec.split("-")) if spec else None
-    return create_app(Path(os.environ["GATEHOUSE_HUB_APP_DATA"]), protocol=protocol)  # type: ignore[arg-type]
+    expiry = os.environ.get("GATEHOUSE_HUB_APP_PENDING_EXPIRY_S", "")
+    return create_app(Path(os.environ["GATEHOUSE_HUB_APP_DATA"]), protocol=protocol,  # type: ignore[arg-type]
+                      pending_expiry_s=float(expiry) if expiry else None)
 
 
 def add_error_handlers(app: FastAPI, metrics: HubMetrics) -> None:
@@ -186,7 +190,9 @@ def add_error_handlers(app: FastAPI, metrics: HubMetrics) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
-        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+        # keep the exception's headers: a 405 names the methods the route does take (Allow, RFC 9110)
+        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(StorageUnavailable)
     async def storage(_request: Request, exc: StorageUnavailable) -> JSONResponse:

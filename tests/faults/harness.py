@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from gatehouse.venue import ROOT, TIMEOUT_S, HubProcess, free_port
-from tests.gate_agent.outside import GateProcess, wait_for
+from tests.gate_agent.outside import GateProcess, stop_process, wait_for
 
 #: "within 1 s" as the issue promises it, on the one timeout scale (1 s at the default 10 s
 #: scale; GATEHOUSE_TEST_TIMEOUT=30 on a loaded machine makes it 3 s)
@@ -127,8 +127,9 @@ def kill9(gate: GateProcess) -> None:
     gate.proc.wait()
 
 
-def stop_gate(gate: GateProcess) -> None:
-    gate.stop()
+def halt(gate: GateProcess) -> None:
+    """Stop the gate's process (SIGTERM) but keep its scanner line, so it can start again."""
+    stop_process(gate.proc)
 
 
 def keyed(gate: GateProcess, code: str, direction: str = "in") -> dict[str, Any]:

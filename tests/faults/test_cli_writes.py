@@ -36,7 +36,7 @@ from tests.faults.harness import (
 )
 from tests.gate_agent.outside import GateProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 PIN = "4821"
 

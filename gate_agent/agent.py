@@ -27,6 +27,8 @@ from gate_agent.modes import NEVER_SYNCED, Mode, ModeLadder, Transition
 from gate_agent.passages import UnlockLog, close_quietly, resolve_pending
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
 from gate_agent.watchdog import SystemdNotifier, keepalive
+from sync.tasks import FAILURES as TASK_FAILURES
+from sync.tasks import spawn
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, GatePolicy, Scan
@@ -102,11 +104,11 @@ class GateAgent:
         # Pinged from the first moment: opening a large replica (its integrity check) or
         # waiting for the controller's handshake must not look like a hung agent to systemd.
         self._lane_tasks: list[asyncio.Task[Any]] = []
-        self._tasks.append(asyncio.create_task(
+        self._tasks.append(spawn(
             keepalive(self.notifier, healthy=lambda: not any(t.done() for t in self._lane_tasks),
                       status=lambda: f"{self.ladder.mode}: {self.ladder.cause}" if self.ladder.cause
                       else str(self.ladder.mode)),
-            name="systemd-watchdog"))
+            "systemd-watchdog"))
         private_dir(cfg.data_dir)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
         # The manifest has its own file so it survives a replica that cannot be trusted.
@@ -143,9 +145,9 @@ class GateAgent:
         await self._resolve_pending(entries)
         await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
         self._lane_tasks = [
-            asyncio.create_task(self._scan_loop(), name="scan-loop"),
-            asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
-            asyncio.create_task(self._watchdog(), name="watchdog"),
+            spawn(self._scan_loop(), "scan-loop"),
+            spawn(self._turnstile_loop(), "turnstile-events"),
+            spawn(self._watchdog(), "watchdog"),
         ]
         self._tasks.extend(self._lane_tasks)
         if self._serve_status:
@@ -164,7 +166,7 @@ class GateAgent:
                 register_secret(self.screen.session)
                 write_session_file(cfg.data_dir, self.screen.session)
                 self.status_server = make_server(self, cfg.status_host, cfg.status_port, self.screen)
-                self._tasks.append(asyncio.create_task(self.status_server.serve(sockets=[sock]), name="status-server"))
+                self._tasks.append(spawn(self.status_server.serve(sockets=[sock]), "status-server"))
                 self._status_socket = sock
 
     @property
@@ -448,4 +450,5 @@ class GateAgent:
             "manifest": await self._manifest_status(),
             "screen": self.screen.status() if self.screen is not None else {},
             "resolved_at_start": self.resolved_at_start,
+            "task_failures": dict(TASK_FAILURES),
         }

@@ -22,6 +22,7 @@ from sync import messages as m
 from sync.backend import HelloFacts
 from sync.gate_client import GateClient, backoff
 from sync.merge import merge_state, merge_ticket
+from sync.tasks import spawn
 from tickets.entry import JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, EntryState, TicketRecord, TicketStatus, Zone
@@ -324,7 +325,7 @@ def _attach(agent: GateAgent, credentials: GateCredentials | None, reconnect_del
         owner.state_listeners.append(puller.on_state)
         owner.command_listeners.append(lambda _name: puller.kick())
         puller.start()
-    task = asyncio.create_task(client.run(), name="sync-client")
+    task = spawn(client.run(), "sync-client")
     return SyncLink(client, task, puller)
 
 

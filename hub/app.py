@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.db import StorageUnavailable
@@ -165,6 +166,15 @@ def app_from_env() -> FastAPI:
                       pending_expiry_s=float(expiry) if expiry else None)
 
 
+def _methods_at(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def add_error_handlers(app: FastAPI, metrics: HubMetrics) -> None:
     @app.exception_handler(HubError)
     async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
@@ -188,11 +198,14 @@ def add_error_handlers(app: FastAPI, metrics: HubMetrics) -> None:
                             status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
-        # keep the exception's headers: a 405 names the methods the route does take (Allow, RFC 9110)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # every method some route takes at this path (RFC 9110), not only the first route's
+            headers["Allow"] = ", ".join(sorted(_methods_at(request)))
         return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers or None)
 
     @app.exception_handler(StorageUnavailable)
     async def storage(_request: Request, exc: StorageUnavailable) -> JSONResponse:

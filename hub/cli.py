@@ -236,7 +236,10 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         protocol = (lo, hi)
     pid = args.data / "hub.pid"
-    pid.write_text(str(os.getpid()))
+    pid.unlink(missing_ok=True)
+    fd = os.open(pid, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
     tls = {"ssl_certfile": str(args.certfile) if args.certfile else None,
            "ssl_keyfile": str(args.keyfile) if args.keyfile else None}
     try:

@@ -93,6 +93,7 @@ def test_hub_files_are_owner_only_under_umask_0_and_secrets_stay_out_of_the_log_
 
         text = log.read_text(errors="replace")
         assert "DEBUG" in text, "the hub did not log at -vv"
+        assert f"gate {raw.gate_id} connected" in text, "the log does not cover the gate's websocket"
         leaked = [s[:6] + "…" for s in secrets if s in text]
         assert not leaked, f"tokens in the -vv log: {leaked}"
         assert credential not in text, "a scanned credential is in the log"

@@ -29,6 +29,8 @@ from gate_agent.modes import NEVER_SYNCED, Mode, ModeLadder, Transition
 from gate_agent.passages import UnlockLog, close_quietly, resolve_pending
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
 from gate_agent.watchdog import SystemdNotifier, keepalive
+from sync.tasks import FAILURES as TASK_FAILURES
+from sync.tasks import spawn
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, GatePolicy, Scan
@@ -117,11 +119,11 @@ class GateAgent:
         # Pinged from the first moment: opening a large replica (its integrity check) or
         # waiting for the controller's handshake must not look like a hung agent to systemd.
         self._lane_tasks: list[asyncio.Task[Any]] = []
-        self._tasks.append(asyncio.create_task(
+        self._tasks.append(spawn(
             keepalive(self.notifier, healthy=lambda: not any(t.done() for t in self._lane_tasks),
                       status=lambda: f"{self.ladder.mode}: {self.ladder.cause}" if self.ladder.cause
                       else str(self.ladder.mode)),
-            name="systemd-watchdog"))
+            "systemd-watchdog"))
         private_dir(cfg.data_dir)
         self.gate_clock.load()
         self.disk = DiskGuard(cfg.data_dir)
@@ -163,9 +165,9 @@ class GateAgent:
             self._close_for_journal(f"disk full: {self._disk_words()}")
         await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
         self._lane_tasks = [
-            asyncio.create_task(self._scan_loop(), name="scan-loop"),
-            asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
-            asyncio.create_task(self._watchdog(), name="watchdog"),
+            spawn(self._scan_loop(), "scan-loop"),
+            spawn(self._turnstile_loop(), "turnstile-events"),
+            spawn(self._watchdog(), "watchdog"),
         ]
         self._tasks.extend(self._lane_tasks)
         if self._serve_status:
@@ -184,7 +186,7 @@ class GateAgent:
                 register_secret(self.screen.session)
                 write_session_file(cfg.data_dir, self.screen.session)
                 self.status_server = make_server(self, cfg.status_host, cfg.status_port, self.screen)
-                self._tasks.append(asyncio.create_task(self.status_server.serve(sockets=[sock]), name="status-server"))
+                self._tasks.append(spawn(self.status_server.serve(sockets=[sock]), "status-server"))
                 self._status_socket = sock
 
     @property
@@ -561,6 +563,7 @@ class GateAgent:
             "resolved_at_start": self.resolved_at_start,
             "disk": self._disk_status(),
             "clock": self.gate_clock.status(),
+            "task_failures": dict(TASK_FAILURES),
         }
 
     def _disk_status(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from gate_agent.journal import Journal, JournalError
 from gate_agent.modes import Mode, ModeLadder
 from gate_agent.passages import UnlockLog
 from gate_agent.replica import Replica, ReplicaReader
+from sync.tasks import spawn
 from tickets.barcode import journal_raw
 from tickets.decide import decide
 from tickets.entry import EntryKind, JournalEntry, Passage
@@ -156,7 +157,7 @@ class Lane:
         if ticket_id is not None and self.view is not None:
             held = record_passage(self.view.entry_state(ticket_id), direction, entry.at)
             self.view.pending[ticket_id] = held
-        task = asyncio.create_task(self._pass(entry, ticket_id, zone_id, direction, held))
+        task = spawn(self._pass(entry, ticket_id, zone_id, direction, held), "passage")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

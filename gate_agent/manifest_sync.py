@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from gate_agent.manifest import ManifestStore
+from sync.tasks import spawn
 from tickets.errors import GatehouseError
 from tickets.manifest import ManifestRow, PinHash
 
@@ -129,7 +130,7 @@ class ManifestSync:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="manifest-sync")
+            self._task = spawn(self._run(), "manifest-sync")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -23,6 +23,7 @@ from sync import messages as m
 from sync.backend import HelloFacts
 from sync.gate_client import GateClient, backoff
 from sync.merge import merge_state, merge_ticket
+from sync.tasks import spawn
 from tickets.delays import fixed
 from tickets.entry import JournalEntry
 from tickets.keys import KeyRing
@@ -356,7 +357,7 @@ def _attach(agent: GateAgent, credentials: GateCredentials | None, reconnect_del
         client.url_listeners.append(puller.use_hub)  # fetch from the hub process the link is on
         owner.command_listeners.append(lambda _name: puller.kick())
         puller.start()
-    task = asyncio.create_task(client.run(), name="sync-client")
+    task = spawn(client.run(), "sync-client")
     return SyncLink(client, task, puller)
 
 

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from sync.tasks import spawn
+
 log = logging.getLogger(__name__)
 
 ZONES = {"North": 15_000, "South": 15_000, "East": 12_000, "West": 12_000}
@@ -93,9 +95,9 @@ async def _demo(args: argparse.Namespace) -> int:
             else f"  Running for {args.duration:.0f} s.")
         rng = random.Random(7)
         for gate in venue.gates.values():
-            tasks.append(asyncio.create_task(keep_arriving(crowd, gate, zone_of[gate.gate_id],
-                                                           every_s=lambda: rng.uniform(0.5, 2.5), stop=stop)))
-        tasks.append(asyncio.create_task(_incidents(venue, rng, stop)))
+            tasks.append(spawn(keep_arriving(crowd, gate, zone_of[gate.gate_id],
+                                             every_s=lambda: rng.uniform(0.5, 2.5), stop=stop), f"fans-{gate.gate_id}"))
+        tasks.append(spawn(_incidents(venue, rng, stop), "incidents"))
         if args.duration is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.duration)

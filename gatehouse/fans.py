@@ -52,9 +52,9 @@ class Crowd:
         fresh = self.credentials[zone]
         if r < 0.08 and self.used:
             return "used", self.rng.choice(self.used).encode(), True
-        if r < 0.14:
-            other = self.rng.choice([z for z in self.credentials if z != zone] or [zone])
-            return "wrong_gate", self.rng.choice(self.credentials[other]).encode(), True
+        others = [z for z in self.credentials if z != zone and self.credentials[z]]
+        if r < 0.14 and others:
+            return "wrong_gate", self.rng.choice(self.credentials[self.rng.choice(others)]).encode(), True
         if r < 0.17:
             return "garbage", bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(3, 40))), True
         if r < 0.20:
@@ -66,9 +66,10 @@ class Crowd:
         return "valid", code.encode(), self.rng.random() > 0.04
 
     async def walk_up(self, gate: Gate, zone: str) -> str:
-        _label, payload, walks = self.pick(zone)
+        """One fan at ``gate``; a failure is logged and counted, and the next fan still comes."""
         t0 = time.monotonic()
         try:
+            _label, payload, walks = self.pick(zone)
             reason = await gate.scan(payload, walk=walks)
         except Exception:
             self.stats.errors += 1

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.db import StorageUnavailable
@@ -98,6 +99,8 @@ class HubMetrics:
         self.errors = Counter("gatehouse_hub_http_errors", "error responses by code", ["code"], registry=r)
         self.feed_failures = Gauge("gatehouse_hub_feed_failures", "change-log reads that failed (retried)", registry=r)
         self.feed_rollbacks = Gauge("gatehouse_hub_feed_rollbacks", "times the change log went back", registry=r)
+        self.task_failures = Gauge("gatehouse_hub_task_failures", "background tasks of this process that ended by"
+                                   " an exception (each logged with its traceback)", registry=r)
 
 
 def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
@@ -174,7 +177,18 @@ def app_from_env() -> FastAPI:
 
     spec = os.environ.get("GATEHOUSE_HUB_APP_PROTOCOL", "")
     protocol = tuple(int(v) for v in spec.split("-")) if spec else None
-    return create_app(Path(os.environ["GATEHOUSE_HUB_APP_DATA"]), protocol=protocol)  # type: ignore[arg-type]
+    expiry = os.environ.get("GATEHOUSE_HUB_APP_PENDING_EXPIRY_S", "")
+    return create_app(Path(os.environ["GATEHOUSE_HUB_APP_DATA"]), protocol=protocol,  # type: ignore[arg-type]
+                      pending_expiry_s=float(expiry) if expiry else None)
+
+
+def _methods_at(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
 
 
 def add_error_handlers(app: FastAPI, metrics: HubMetrics) -> None:
@@ -200,9 +214,14 @@ def add_error_handlers(app: FastAPI, metrics: HubMetrics) -> None:
                             status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
-        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # every method some route takes at this path (RFC 9110), not only the first route's
+            headers["Allow"] = ", ".join(sorted(_methods_at(request)))
+        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code,
+                            headers=headers or None)
 
     @app.exception_handler(StorageUnavailable)
     async def storage(_request: Request, exc: StorageUnavailable) -> JSONResponse:

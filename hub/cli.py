@@ -60,6 +60,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="sync protocol versions to speak, e.g. 1-1 (default: every version this hub knows)")
     p.add_argument("--workers", type=int, default=1,
                    help="hub processes sharing the port (PostgreSQL only; each runs its own change feed)")
+    p.add_argument("--pending-expiry-s", type=float, default=None, metavar="S",
+                   help="an admit whose passage outcome has not arrived S seconds later is no longer counted"
+                        " inside and is raised as a passage_unknown conflict (default 60; keep it above every"
+                        " gate's passage timeout)")
 
     p = cmd("import", "import tickets from a CSV, JSON or JSON Lines file (idempotent)", _import)
     p.add_argument("file", type=Path)
@@ -258,6 +262,9 @@ def _serve(args: argparse.Namespace) -> int:
         print("gatehouse hub: --workers > 1 needs the hub on PostgreSQL (SQLite has one writer);"
               " see docs/hub.md", file=sys.stderr)
         return 2
+    if args.pending_expiry_s is not None and not 0 < args.pending_expiry_s <= 86_400:
+        print("gatehouse hub: --pending-expiry-s must be between 0 and 86400 seconds", file=sys.stderr)
+        return 2
     protocol = None
     if args.protocol:
         try:
@@ -273,17 +280,22 @@ def _serve(args: argparse.Namespace) -> int:
     pid = args.data / "hub.pid"
     if _pid_alive(pid):
         pid = args.data / f"hub-{args.port}.pid"
-    pid.write_text(str(os.getpid()))
+    pid.unlink(missing_ok=True)
+    fd = os.open(pid, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
     tls = {"ssl_certfile": str(args.certfile) if args.certfile else None,
            "ssl_keyfile": str(args.keyfile) if args.keyfile else None}
     try:
         if args.workers > 1:
             os.environ["GATEHOUSE_HUB_APP_DATA"] = str(args.data.resolve())
             os.environ["GATEHOUSE_HUB_APP_PROTOCOL"] = args.protocol or ""
+            os.environ["GATEHOUSE_HUB_APP_PENDING_EXPIRY_S"] = str(args.pending_expiry_s or "")
             uvicorn.run("hub.app:app_from_env", factory=True, host=args.host, port=args.port, log_level="info",
                         workers=args.workers, **tls)
         else:
-            uvicorn.run(create_app(args.data, protocol=protocol), host=args.host, port=args.port, log_level="info",
+            uvicorn.run(create_app(args.data, protocol=protocol, pending_expiry_s=args.pending_expiry_s),
+                        host=args.host, port=args.port, log_level="info",
                         **tls)
     finally:
         pid.unlink(missing_ok=True)

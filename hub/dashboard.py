@@ -39,6 +39,7 @@ from starlette.websockets import WebSocketState
 from hub.errors import Forbidden, Unauthorized
 from hub.feed import SEEN_CONNECTED_S
 from hub.store import HubStore, Principal, StoredBatch
+from sync.tasks import spawn
 from tickets.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ EVENT_TITLES = {
 }
 
 
+#: the cause a gate gives for MANIFEST before its first snapshot (gate_agent.modes.NEVER_SYNCED)
+STARTING_CAUSE = "replica never synced from the hub"
+
+
 def classify(entry: dict[str, Any]) -> dict[str, Any]:
     """A journal MODE/EVENT entry as an alert: severity, title and detail for the page."""
     detail = str(entry.get("detail") or "")
@@ -85,6 +90,10 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
         severity = MODE_SEVERITY.get(mode, "info")
         title = f"Mode {mode}" if severity != "ok" else "Back ONLINE"
         text = f"{what.replace('->', ' → ')}: {rest}" if rest else detail
+        if mode == "MANIFEST" and rest == STARTING_CAUSE:
+            # a new or rebuilt gate waits for its first snapshot: start-up, not a degradation
+            # (the gate's tile still shows MANIFEST if it never gets the snapshot)
+            severity, title = "info", "Gate starting: waiting for the hub's snapshot"
     elif what == "scanner":
         state, _s, why = rest.partition(": ")
         severity = "alarm" if state == "fault" else "ok" if state == "ok" else "info"
@@ -201,7 +210,7 @@ class DashboardFeed:
     def join(self, client: _Client) -> None:
         self.clients.add(client)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._ticker(), name="dashboard-feed")
+            self._task = spawn(self._ticker(), "dashboard-feed")
 
     def leave(self, client: _Client) -> None:
         self.clients.discard(client)
@@ -263,6 +272,25 @@ class DashboardFeed:
             self._connected = None
 
 
+#: a gate refused by the hub stays on the page this long after its last attempt (seconds)
+REFUSAL_ALERT_S = 600.0
+
+
+def refusal_alerts(refusals: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """Gates the hub refused lately, newest first, one alert per gate with its attempt count:
+    a gate the hub does not know (restored from an older backup) cannot journal its own alert."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in refusals:
+        if now - float(r["at"]) > REFUSAL_ALERT_S:
+            continue
+        key = str(r.get("gate_id") or r.get("peer"))
+        seen = latest.get(key)
+        latest[key] = {"source": "sync", "gate_id": r.get("gate_id"), "seq": None, "at": r["at"], "kind": "refused",
+                       "severity": "alarm", "title": "Gate refused by the hub", "text": r["reason"],
+                       "attempts": (seen["attempts"] if seen else 0) + 1}
+    return sorted(latest.values(), key=lambda a: -float(a["at"]))
+
+
 async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
     """Everything the page shows, from the store and the gate registry."""
     store: HubStore = app.state.store
@@ -303,7 +331,8 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
         "current_seq": current_seq, "stats": stats, "gates": gates,
         "conflicts": await store.conflicts(open_only=True, limit=CONFLICTS_SHOWN),
         "emergency": await store.emergency(),
-        "alerts": [classify(e) for e in await store.alert_entries(limit=ALERTS_SHOWN)],
+        "alerts": refusal_alerts(list(getattr(getattr(app.state, "sync_backend", None), "refusals", ())), now)
+        + [classify(e) for e in await store.alert_entries(limit=ALERTS_SHOWN)],
         "reason_messages": {str(r): r.message for r in Reason},
     }
 
@@ -367,10 +396,11 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
         feed.join(client)
 
         async def pump() -> None:
-            while True:
-                await ws.send_text(await client.queue.get())
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the browser left: the reader ends too
+                while True:
+                    await ws.send_text(await client.queue.get())
 
-        sender = asyncio.create_task(pump())
+        sender = spawn(pump(), "dashboard-sender")
         try:
             while True:  # the browser sends nothing more; this notices it leaving
                 msg = await ws.receive()

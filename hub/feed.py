@@ -35,6 +35,7 @@ from hub.store import GATE_KINDS, Change, HubStore
 from sync import messages as m
 from sync.backend import change_from_row
 from sync.errors import RemoteProtocolError
+from sync.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class ChangeFeed:
     async def start(self) -> None:
         self.pushed = await self.store.current_seq()
         self.pushed_token = await self.store.change_token(self.pushed) if self.pushed else None
-        self._task = asyncio.get_running_loop().create_task(self.run(), name="hub-change-feed")
+        self._task = spawn(self.run(), "hub-change-feed")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -298,6 +298,9 @@ def _parse_jsonl(data: bytes) -> Iterator[_Row | RowError]:
         except (ValueError, UnicodeDecodeError) as exc:
             yield RowError(n, f"not valid JSON: {exc}")
             continue
+        except RecursionError:  # nesting deeper than the parser goes: no ticket looks like that
+            yield RowError(n, "not valid JSON: nested too deeply")
+            continue
         yield _validate_obj(n, obj)
 
 
@@ -308,6 +311,8 @@ def _parse_json(data: bytes) -> Iterator[_Row | RowError]:
         raise BadInput(f"the file is not UTF-8 text: {exc}", code="bad_encoding") from None
     except ValueError as exc:
         raise BadInput(f"not valid JSON: {exc}", code="bad_json") from None
+    except RecursionError:
+        raise BadInput("not valid JSON: nested too deeply", code="bad_json") from None
     if isinstance(doc, dict) and isinstance(doc.get("tickets"), list):
         doc = doc["tickets"]
     if not isinstance(doc, list):

@@ -31,7 +31,7 @@ def public_path(directory: Path, key_id: int) -> Path:
 
 def save_signing_key(directory: Path, key: SigningKey) -> Path:
     """Write ``key`` (0600) and its public half (0644) into ``directory``; never overwrite."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = private_path(directory, key.key_id)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -23,15 +23,16 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hub.errors import BadInput, Conflict, Forbidden, HubError, Unauthorized
 from hub.manifest import render_manifest_csv, render_manifest_pdf
+from hub.routes import COMMON, MAX_ID, SMALL_PAGE, Body, SmallLimit, errors, keyset_page
 from hub.store import GateManifest, HubStore, PaperTickIn, Principal
 
 log = logging.getLogger(__name__)
@@ -48,25 +49,33 @@ VERSIONS_PER_GATE = 2
 MAX_CACHED_ROWS = 250_000
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Body(Body):
+    """Unknown keys refused, types strict, integral numbers taken as integers, text storable."""
 
 
 class StewardIn(_Body):
-    steward_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=100)
-    pin: str = Field(min_length=4, max_length=12)
+    # The patterns are documented for clients (and API fuzzing) but checked by the store, so a
+    # bad value gets its stable code (bad_steward_id, bad_name, bad_pin), not a generic 422.
+    steward_id: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": "^[A-Za-z0-9._-]{1,64}$"})
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": "\\S"})
+    pin: str = Field(min_length=4, max_length=12, description="4-12 digits (what a gate keypad can enter)",
+                     json_schema_extra={"pattern": "^[0-9]{4,12}$"})
     replace: bool = False
 
 
+#: a ticket number as a steward copies it from paper: something other than spaces
+#: (the pattern is documented, checked by the route: bad_number)
+TickNumber = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": "\\S"})]
+
+
 class PaperTickBody(_Body):
-    number: str = Field(min_length=1, max_length=64)
+    number: TickNumber
     at: float | None = Field(default=None, ge=0)
     steward_id: str | None = Field(default=None, max_length=64)
 
 
 class PaperTicksIn(_Body):
-    tickets: list[str | PaperTickBody] = Field(min_length=1, max_length=MAX_PAPER_TICKS)
+    tickets: list[TickNumber | PaperTickBody] = Field(min_length=1, max_length=MAX_PAPER_TICKS)
     manifest_hub_seq: int | None = Field(default=None, ge=0)
 
 
@@ -174,17 +183,21 @@ def add_manifest_routes(app: FastAPI) -> None:
             "Content-Disposition": f"attachment; filename=\"{quote(_filename(m, fmt))}\"",
             "X-Hub-Seq": str(m.hub_seq), "X-Manifest-Rows": str(len(m.rows))})
 
-    @app.get(f"{API}/gates/{{gate_id}}/manifest.pdf", tags=["manifest"], response_class=Response)
+    @app.get(f"{API}/gates/{{gate_id}}/manifest.pdf", tags=["manifest"], response_class=Response,
+             responses={**COMMON, **errors(404, 409), 200: {"content": {"application/pdf": {}}}})
     async def manifest_pdf(gate_id: str, request: Request, _p: Principal = viewer) -> Response:
         return await printable(request, gate_id, "pdf")
 
-    @app.get(f"{API}/gates/{{gate_id}}/manifest.csv", tags=["manifest"], response_class=Response)
+    @app.get(f"{API}/gates/{{gate_id}}/manifest.csv", tags=["manifest"], response_class=Response,
+             responses={**COMMON, **errors(404, 409), 200: {"content": {"text/csv": {}}}})
     async def manifest_csv(gate_id: str, request: Request, _p: Principal = viewer) -> Response:
         return await printable(request, gate_id, "csv")
 
-    @app.get(f"{API}/gates/{{gate_id}}/manifest.json", tags=["manifest"])
-    async def manifest_json(gate_id: str, request: Request, after: int = 0, limit: int = DEFAULT_PAGE_ROWS,
-                            seq: int | None = None) -> dict[str, Any]:
+    @app.get(f"{API}/gates/{{gate_id}}/manifest.json", tags=["manifest"], responses={**COMMON, **errors(404, 409)})
+    async def manifest_json(gate_id: str, request: Request,
+                            after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+                            limit: Annotated[int, Query(ge=1, le=MAX_PAGE_ROWS)] = DEFAULT_PAGE_ROWS,
+                            seq: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> dict[str, Any]:
         """One page of the gate's manifest for the gate itself (its own bearer token).
 
         ``after`` is the number of rows already received; ``seq`` (the ``hub_seq`` of the
@@ -226,21 +239,24 @@ def add_manifest_routes(app: FastAPI) -> None:
 
     # --- stewards --------------------------------------------------------------------------
 
-    @app.get(f"{API}/stewards", tags=["manifest"])
-    async def stewards(request: Request, _p: Principal = admin) -> list[dict[str, Any]]:
-        return await store_of(request).stewards()
+    @app.get(f"{API}/stewards", tags=["manifest"], responses=COMMON)
+    async def stewards(request: Request, response: Response, _p: Principal = admin,
+                       after: Annotated[str | None, Query(max_length=128)] = None,
+                       limit: SmallLimit = SMALL_PAGE) -> list[dict[str, Any]]:
+        """Stewards by id (never their PINs); a ``Link: rel="next"`` header when more follow."""
+        return keyset_page(request, response, await store_of(request).stewards(), "steward_id", after, limit)
 
-    @app.post(f"{API}/stewards", tags=["manifest"])
+    @app.post(f"{API}/stewards", tags=["manifest"], responses={**COMMON, **errors(409)})
     async def add_steward(body: StewardIn, request: Request, p: Principal = admin) -> dict[str, Any]:
         return await store_of(request).add_steward(p, body.steward_id, body.name, body.pin, replace=body.replace)
 
-    @app.delete(f"{API}/stewards/{{steward_id}}", tags=["manifest"])
+    @app.delete(f"{API}/stewards/{{steward_id}}", tags=["manifest"], responses={**COMMON, **errors(404)})
     async def remove_steward(steward_id: str, request: Request, p: Principal = admin) -> dict[str, Any]:
         return await store_of(request).remove_steward(p, steward_id)
 
     # --- paper ticks -----------------------------------------------------------------------
 
-    @app.post(f"{API}/gates/{{gate_id}}/paper-ticks", tags=["manifest"])
+    @app.post(f"{API}/gates/{{gate_id}}/paper-ticks", tags=["manifest"], responses={**COMMON, **errors(404, 409)})
     async def paper_ticks(gate_id: str, body: PaperTicksIn, request: Request,
                           p: Principal = supervisor) -> dict[str, Any]:
         ticks = [PaperTickIn(t) if isinstance(t, str) else PaperTickIn(t.number, t.at, t.steward_id)

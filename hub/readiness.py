@@ -46,6 +46,7 @@ from sqlalchemy import Connection
 from hub.errors import BadInput, Conflict, NotFound
 from hub.seats import clash_json, clashes_and_overbooking
 from hub.store.base import Principal, audit, current_seq, execute, one, rows
+from sync.tasks import spawn
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -483,7 +484,7 @@ class GateReporter:
 
     async def start(self, store: HubStore) -> None:
         store.ingest_listeners.append(self.on_ingest)
-        self._task = asyncio.get_running_loop().create_task(self._run(store), name="hub-gate-reporter")
+        self._task = spawn(self._run(store), "hub-gate-reporter")
 
     async def stop(self, _store: HubStore) -> None:
         if self._task is not None:

@@ -30,6 +30,7 @@ from sync import messages as m
 from sync import session as s
 from sync.backend import HubBackend
 from sync.errors import BackendUnavailable, LocalProtocolError
+from sync.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class GateConnection:
 
     # ---- input
     async def run(self) -> None:
-        ticker = asyncio.create_task(self._ticker())
+        ticker = spawn(self._ticker(), f"heartbeat-{self.gate_id}")
         try:
             while not self.closing:
                 msg = await self.ws.receive()
@@ -207,7 +208,7 @@ class GateConnection:
         if self._replica_task is not None:
             self._replica_task.cancel()
         self._replica_started = self.clock()
-        self._replica_task = asyncio.get_running_loop().create_task(self._replica(ev))
+        self._replica_task = spawn(self._replica(ev), f"replica-{self.gate_id}")
 
     async def _replica(self, ev: s.SnapshotNeeded | s.CatchUpNeeded) -> None:
         sess, b = self.session, self.backend

@@ -37,6 +37,7 @@ from hub.importer import REPLACED_PREFIX, detect_format, import_tickets
 from hub.store import HubStore, Principal
 from hub.store.connectors import ConnectorRecord, ShopCheckin
 from hub.store.uploads import ClaimedUpload, UploadResult, claim_uploads, finish_uploads
+from sync.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class ConnectorService:
         self._refresh = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run(), name="hub-connectors")
+        self._task = spawn(self.run(), "hub-connectors")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -246,9 +247,9 @@ class ConnectorService:
                 continue
             wake = self._wake.setdefault(cid, asyncio.Event())
             wake.set()  # sync at once when (re)started
-            tasks = [asyncio.create_task(self._sync_loop(connector, wake), name=f"connector-{cid}-sync")]
+            tasks = [spawn(self._sync_loop(connector, wake), f"connector-{cid}-sync")]
             if rec.uploads and connector.uploads:
-                tasks.append(asyncio.create_task(self._upload_loop(connector), name=f"connector-{cid}-upload"))
+                tasks.append(spawn(self._upload_loop(connector), f"connector-{cid}-upload"))
             self._running[cid] = (fingerprint, connector, tasks)
             log.info("connector %s (%s) running: sync every %.0f s, uploads %s", cid, rec.kind,
                      float(rec.config.get("poll_s", POLL_S)), "on" if len(tasks) > 1 else "off")

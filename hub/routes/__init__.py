@@ -6,11 +6,12 @@ refuse unknown keys and unencodable text, and keyset paging with a ``next`` link
 """
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
 from fastapi import Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 API = "/api/v1"
 #: the largest id a path or query may name (a signed 64-bit column)
@@ -48,11 +49,41 @@ class Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral(cls, v: Any, info: ValidationInfo) -> Any:
+        # JSON has one number type: 3.0 is the integer 3 (JSON Schema says so too), while
+        # strict mode still refuses "3", true and 3.5 for an integer field.
+        field = cls.model_fields.get(info.field_name or "")
+        return _as_ints(v) if field is not None and _wants_int(field.annotation) else v
+
     @field_validator("*", mode="after")
     @classmethod
     def _storable(cls, v: Any) -> Any:
         _check_text(v)
         return v
+
+
+def _wants_int(annotation: Any) -> bool:
+    """Whether a field's type holds integers and no floats (``int``, ``list[int]``, ``int | None``)."""
+    seen: set[Any] = set()
+
+    def walk(t: Any) -> None:
+        if isinstance(t, type):
+            seen.add(t)
+        for arg in get_args(t):
+            walk(arg)
+
+    walk(annotation)
+    return int in seen and float not in seen
+
+
+def _as_ints(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer() and abs(v) <= MAX_ID:
+        return int(v)
+    if isinstance(v, list):
+        return [_as_ints(x) for x in v]
+    return v
 
 
 def _check_text(v: Any) -> None:
@@ -74,3 +105,22 @@ def set_next(request: Request, response: Response, **cursor: Any) -> None:
     url = f"{request.url.path}?{urlencode(params)}"
     response.headers["Link"] = f'<{url}>; rel="next"'
     response.headers["X-Next-Cursor"] = urlencode({k: str(v) for k, v in cursor.items()})
+
+
+#: the page size of lists the hub holds whole in memory (zones, policies, gates, stewards)
+SMALL_PAGE = 1000
+SmallLimit = Annotated[int, Query(ge=1, le=10_000)]
+
+
+def keyset_page(request: Request, response: Response, items: Sequence[dict[str, Any]], key: str,
+                after: Any, limit: int) -> list[dict[str, Any]]:
+    """One page of a short list ordered by ``key``, rows after ``after``; a ``next`` link when
+    more follow. For tables small enough to read whole (a venue has hundreds of gates, not
+    millions), so nothing is ever cut off without saying where the rest is."""
+    ordered = sorted(items, key=lambda row: row[key])
+    if after is not None:
+        ordered = [row for row in ordered if row[key] > after]
+    page = list(ordered[:limit])
+    if len(ordered) > limit:
+        set_next(request, response, after=page[-1][key])
+    return page

@@ -40,12 +40,12 @@ async def emergency(request: Request, _p: Principal = viewer) -> dict[str, Any]:
     return await store_of(request).emergency()
 
 
-@router.post(f"{API}/emergency", tags=["control"], responses=COMMON)
+@router.post(f"{API}/emergency", tags=["control"], responses={**COMMON, **errors(404)})
 async def set_emergency(body: EmergencyIn, request: Request, p: Principal = supervisor) -> dict[str, Any]:
     return await store_of(request).set_emergency(p, body.active, body.reason, body.gates)
 
 
-@router.post(f"{API}/commands", tags=["control"], responses=COMMON)
+@router.post(f"{API}/commands", tags=["control"], responses={**COMMON, **errors(404)})
 async def command(body: CommandIn, request: Request, p: Principal = supervisor) -> dict[str, Any]:
     """Close or open gates, or make them fetch their manifest now; reaches every hub process's gates."""
     return await store_of(request).send_command(p, body.name, body.reason, body.gates)

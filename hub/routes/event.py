@@ -1,15 +1,16 @@
 """The event: health, metrics, event info, zones, entry policies, signing keys, API tokens."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import Field
 
 from hub.auth import admin, store_of, viewer
-from hub.routes import API, COMMON, Body, errors
+from hub.routes import API, COMMON, SMALL_PAGE, Body, SmallLimit, errors, keyset_page
 from hub.store import Principal
+from sync.tasks import failures_total
 
 router = APIRouter()
 
@@ -22,14 +23,14 @@ class ZoneIn(Body):
 
 class PolicyIn(Body):
     policy_id: int = Field(ge=1, le=255)
-    preset: str = Field(min_length=1, max_length=40)
+    preset: Literal["single", "reentry", "unlimited", "passback_hard", "passback_soft", "passback_timed"]
     wait_s: float = Field(default=600.0, ge=0, le=7 * 86400)
     max_entries: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class TokenIn(Body):
     name: str = Field(min_length=1, max_length=100)
-    role: str = Field(min_length=1, max_length=20)
+    role: Literal["viewer", "supervisor", "admin"]
 
 
 @router.get("/healthz", tags=["ops"], responses=errors(503))
@@ -50,7 +51,8 @@ async def healthz(request: Request, response: Response) -> dict[str, Any]:
     return body
 
 
-@router.get("/metrics", tags=["ops"], responses=errors(503))
+@router.get("/metrics", tags=["ops"], response_class=Response,
+            responses={**errors(503), 200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
 async def metrics_route(request: Request) -> Response:
     store = store_of(request)
     metrics = request.app.state.metrics
@@ -64,6 +66,7 @@ async def metrics_route(request: Request) -> Response:
     metrics.conflicts_open.set(await store.open_conflict_count())
     metrics.change_seq.set(await store.current_seq())
     metrics.ingest_queue.set(store.ingest_queue_length)
+    metrics.task_failures.set(failures_total())
     feed = getattr(request.app.state, "change_feed", None)
     if feed is not None:
         metrics.feed_failures.set(feed.failures)
@@ -77,8 +80,11 @@ async def event(request: Request, _p: Principal = viewer) -> dict[str, Any]:
 
 
 @router.get(f"{API}/zones", tags=["event"], responses=COMMON)
-async def zones(request: Request, _p: Principal = viewer) -> list[dict[str, Any]]:
-    return await store_of(request).zones()
+async def zones(request: Request, response: Response, _p: Principal = viewer,
+                after: Annotated[int | None, Query(ge=0, le=65535, description="last zone id of the previous page")] = None,
+                limit: SmallLimit = SMALL_PAGE) -> list[dict[str, Any]]:
+    """Zones by id; a ``Link: rel="next"`` header when more follow."""
+    return keyset_page(request, response, await store_of(request).zones(), "zone_id", after, limit)
 
 
 @router.post(f"{API}/zones", tags=["event"], responses={**COMMON, **errors(409)})
@@ -87,8 +93,11 @@ async def upsert_zone(body: ZoneIn, request: Request, p: Principal = admin) -> d
 
 
 @router.get(f"{API}/policies", tags=["event"], responses=COMMON)
-async def policies(request: Request, _p: Principal = viewer) -> list[dict[str, Any]]:
-    return await store_of(request).policies()
+async def policies(request: Request, response: Response, _p: Principal = viewer,
+                   after: Annotated[int | None, Query(ge=0, le=255, description="last policy id of the previous page")]
+                   = None, limit: SmallLimit = SMALL_PAGE) -> list[dict[str, Any]]:
+    """Entry policies by id; a ``Link: rel="next"`` header when more follow."""
+    return keyset_page(request, response, await store_of(request).policies(), "policy_id", after, limit)
 
 
 @router.post(f"{API}/policies", tags=["event"], responses=COMMON)

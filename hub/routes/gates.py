@@ -5,13 +5,13 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
 from hub.auth import admin, gate_auth, store_of, viewer
 from hub.errors import BadInput, TooLarge
 from hub.feed import SEEN_CONNECTED_S
-from hub.routes import API, COMMON, Body, errors
+from hub.routes import API, COMMON, SMALL_PAGE, Body, SmallLimit, errors, keyset_page
 from hub.store import Principal
 from tickets.entry import JournalEntry
 
@@ -45,15 +45,19 @@ def connected_gates(request: Request) -> set[str]:
 
 
 @router.get(f"{API}/gates", tags=["gates"], responses=COMMON)
-async def gates(request: Request, _p: Principal = viewer) -> list[dict[str, Any]]:
-    """Every gate; ``connected``: to this hub process, or seen by any process within 15 s."""
+async def gates(request: Request, response: Response, _p: Principal = viewer,
+                after: Annotated[str | None, Query(max_length=64, description="last gate id of the previous page")]
+                = None, limit: SmallLimit = SMALL_PAGE) -> list[dict[str, Any]]:
+    """Gates by id; ``connected``: to this hub process, or seen by any process within 15 s. A
+    ``Link: rel="next"`` header when more follow."""
     live = connected_gates(request)
     now = store_of(request).clock()
+    page = keyset_page(request, response, await store_of(request).gates(), "gate_id", after, limit)
     return [{**g, "connected": g["gate_id"] in live or bool(g["last_seen"] and now - g["last_seen"] < SEEN_CONNECTED_S)}
-            for g in await store_of(request).gates()]
+            for g in page]
 
 
-@router.post(f"{API}/gates", tags=["gates"], responses=COMMON)
+@router.post(f"{API}/gates", tags=["gates"], responses={**COMMON, **errors(404)})
 async def create_gate(body: GateIn, request: Request, p: Principal = admin) -> dict[str, Any]:
     gate_id, token, expires = await store_of(request).create_gate(p, body.name, body.zones, ttl_s=body.ttl_s)
     return {"gate_id": gate_id, "enrolment_token": token, "expires_at": expires}
@@ -75,7 +79,7 @@ async def reissue(gate_id: GateId, request: Request, p: Principal = admin) -> di
     return {"gate_id": gate_id, "enrolment_token": token, "expires_at": expires}
 
 
-@router.post(f"{API}/enroll", tags=["gates"], responses=errors(401, 422, 503))
+@router.post(f"{API}/enroll", tags=["gates"], responses=errors(400, 401, 422, 503))
 async def enroll(body: EnrollIn, request: Request) -> dict[str, Any]:
     store = store_of(request)
     gate_id, token = await store.enroll_gate(body.token)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from hub.errors import BadInput
+from hub.errors import BadInput, NotFound
 from hub.keyfiles import load_keyring, load_signing_key, private_path, save_signing_key
 from hub.store.base import (
     KEYS_DIR,
@@ -162,7 +162,7 @@ class EventMixin(StoreCore):
                 known = {r[0] for r in rows(conn, "SELECT gate_id FROM gates")}
                 missing = sorted(set(gates) - known)
                 if missing:
-                    raise BadInput(f"unknown gates: {missing}", code="gate_not_found")
+                    raise NotFound(f"unknown gates: {missing}", code="gate_not_found")
             meta_set(conn, "emergency", json.dumps(state))
             audit(conn, actor, name, ",".join(gate_list or ["all"]), command, now)
             append_changes(self.db, conn, [("command", 0, command)], now)

@@ -35,7 +35,7 @@ def _known_zones(conn: Connection, zone_list: list[int]) -> None:
     known = {r[0] for r in rows(conn, "SELECT zone_id FROM zones")}
     missing = [z for z in zone_list if z not in known]
     if missing:
-        raise BadInput(f"unknown zone ids: {missing}", code="zone_not_found")
+        raise NotFound(f"unknown zone ids: {missing}", code="zone_not_found")
 
 
 class GatesMixin(StoreCore):

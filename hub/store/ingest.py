@@ -48,6 +48,7 @@ from hub.store.base import (
 )
 from hub.store.tickets import ticket_by_number
 from hub.store.uploads import enqueue_uploads, resolve_upload_tickets, skip_not_passed
+from sync.tasks import spawn
 from tickets.barcode import JOURNAL_KEY_PREFIX, PROVISIONAL_ID_BASE
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import Direction, EntryState
@@ -84,7 +85,7 @@ class IngestMixin(StoreCore):
             if e.gate_id != gate_id:
                 raise BadInput(f"entry seq {e.seq} names gate {e.gate_id!r}, not {gate_id!r}", code="wrong_gate")
         if self._ingest_task is None or self._ingest_task.done():
-            self._ingest_task = asyncio.create_task(self._ingest_writer(), name="hub-ingest-writer")
+            self._ingest_task = spawn(self._ingest_writer(), "hub-ingest-writer")
         fut: asyncio.Future[StoredBatch] = asyncio.get_running_loop().create_future()
         await self._ingest_q.put((gate_id, list(entries), fut))
         result = await fut

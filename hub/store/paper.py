@@ -205,7 +205,7 @@ def _paper_tx(conn: Connection, db: Any, actor: Principal, gate: dict[str, Any],
                        zone_name=zone_names.get(r[2], ""), seat=r[3], status=r[4])
         items.append(PaperTick(row, at=t.at, steward_id=t.steward_id))
     if unknown or other_zone:
-        raise BadInput(
+        raise Conflict(
             f"{len(unknown)} unknown numbers, {len(other_zone)} not on gate {gate_id}'s manifest;"
             " nothing was entered", code="paper_ticks_refused", unknown=unknown[:200],
             not_on_manifest=other_zone[:200])

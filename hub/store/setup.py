@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import stat
 import subprocess
 import time
 import tomllib
@@ -119,7 +120,7 @@ def init_hub(
     """
     if not 1 <= event_id <= 0xFFFFFFFF:
         raise BadInput("event id must be 1..4294967295")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     if database:
         conf = data_dir / CONFIG_NAME
         if conf.exists():
@@ -221,10 +222,18 @@ def _backup_to(db: Database, dest: Path) -> tuple[dict[str, int], int]:
     return hws, dest.stat().st_size
 
 
+def private_dir(path: Path) -> None:
+    """The hub's data directory: owner only (tokens' hashes, holders, keys and backups live
+    in it), whatever umask the service manager gave the process."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o700)
+
+
 def _sqlite_backup(db: Database, dest: Path) -> dict[str, int]:
     assert db.path is not None
     tmp = dest.with_name(dest.name + ".partial")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     for leftover in (tmp, Path(str(tmp) + "-journal")):
         if leftover.exists():  # a backup to this name was killed half-way: start it afresh
             log.warning("removing %s, left by an interrupted backup", leftover)
@@ -300,7 +309,7 @@ def _libpq_args(db: Database) -> tuple[list[str], dict[str, str]]:
 
 def _pg_backup(db: Database, dest: Path) -> dict[str, int]:
     """pg_dump of one exported snapshot, with the gates' high waters read in that snapshot."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".partial")
     with db.connect_sync() as conn:
         conn.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
@@ -366,7 +375,7 @@ def _sqlite_restore(data_dir: Path, src: Path) -> None:
         raise BadInput(f"{src} is not a hub backup: {exc}", code="bad_backup") from None
     if ok != "ok" or event_row is None:
         raise BadInput(f"{src} failed its integrity check: {ok}", code="bad_backup")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     target = db_path(data_dir)
     for suffix in ("-wal", "-shm"):
         Path(str(target) + suffix).unlink(missing_ok=True)

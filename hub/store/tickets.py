@@ -190,10 +190,10 @@ class TicketsMixin(StoreCore):
 
         def check(conn: Connection) -> None:
             if zone_id is not None and one(conn, "SELECT 1 FROM zones WHERE zone_id = :z", {"z": zone_id}) is None:
-                raise BadInput(f"zone {zone_id} does not exist", code="zone_not_found")
+                raise NotFound(f"zone {zone_id} does not exist", code="zone_not_found")
             if policy_id is not None and one(conn, "SELECT 1 FROM policies WHERE policy_id = :p",
                                              {"p": policy_id}) is None:
-                raise BadInput(f"entry policy {policy_id} does not exist", code="policy_not_found")
+                raise NotFound(f"entry policy {policy_id} does not exist", code="policy_not_found")
         await self.db.read(check)
 
         def mutate(t: dict[str, Any]) -> dict[str, Any]:

@@ -224,7 +224,7 @@ def test_only_a_supervisor_declares_an_emergency(hub: Hub, admin: httpx.Client) 
     with hub.client(viewer) as v:
         assert v.post("/api/v1/emergency", json={"active": True, "reason": "x"}).status_code == 403
     r = admin.post("/api/v1/emergency", json={"active": True, "reason": "evacuate east", "gates": ["nope"]})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "gate_not_found"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "gate_not_found"
     r = admin.post("/api/v1/emergency", json={"active": True, "reason": "evacuate"})
     assert r.status_code == 200 and r.json()["active"] is True
     assert admin.get("/api/v1/emergency").json()["reason"] == "evacuate"

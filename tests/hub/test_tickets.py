@@ -54,7 +54,7 @@ def test_revoking_twice_is_a_409_and_unknown_tickets_are_404(admin: httpx.Client
     r = admin.post("/api/v1/tickets/987654/revoke")
     assert r.status_code == 404 and r.json()["error"]["code"] == "ticket_not_found"
     r = admin.post(f"/api/v1/tickets/{tid}/upgrade", json={"zone_id": 999})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "zone_not_found"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "zone_not_found"
 
 
 def test_a_viewer_cannot_revoke_but_a_supervisor_can_and_is_audited(hub: Hub, admin: httpx.Client) -> None:

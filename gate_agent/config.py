@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import i18n
 from tickets.errors import ConfigError
 
 
@@ -27,6 +28,8 @@ class GateConfig:
     status_port: int = 8081
     #: sync protocol versions this gate speaks (min, max); None: every version it knows
     protocol: tuple[int, int] | None = None
+    #: the staff screen's language (en, zh-Hans, ru, kk)
+    language: str = "en"
     scanner: Mapping[str, Any] = field(default_factory=lambda: {"backend": "sim"})
     turnstile: Mapping[str, Any] = field(default_factory=lambda: {"backend": "sim"})
 
@@ -98,8 +101,12 @@ def config_from_dict(data: Mapping[str, Any], base: Path = Path(".")) -> GateCon
     for name, section in (("scanner", scanner), ("turnstile", turnstile)):
         if "backend" not in section:
             raise ConfigError(f"{name}.backend", "is required")
+    language = opt("language", str, "en")
+    if i18n.normalize(language) is None:
+        raise ConfigError("language", f"no catalogue for {language!r}; choose en, zh-Hans, ru or kk")
     return GateConfig(
         gate_id=gate_id,
+        language=i18n.normalize(language) or "en",
         data_dir=data_dir,
         hub_url=opt("hub_url", str, None),
         ca_file=Path(ca) if ca else None,

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
+import i18n
 from tickets.model import Direction, Scan
 
 if TYPE_CHECKING:
@@ -26,16 +28,46 @@ MAX_KEYED_LEN = 128
 
 def create_status_app(agent: GateAgent) -> FastAPI:
     app = FastAPI(title=f"gatehouse gate {agent.config.gate_id}", docs_url=None, redoc_url=None)
-    env = Environment(loader=FileSystemLoader(UI / "templates"), autoescape=select_autoescape())
+    envs: dict[str, Environment] = {}
     app.mount("/static", StaticFiles(directory=UI / "static"), name="static")
+
+    def env_for(code: str) -> Environment:
+        """A template environment speaking ``code`` (one per language, made on first use)."""
+        if code not in envs:
+            env = Environment(loader=FileSystemLoader(UI / "templates"), autoescape=select_autoescape(),
+                              extensions=["jinja2.ext.i18n"])
+            env.install_gettext_translations(i18n.translations(code), newstyle=True)  # type: ignore[attr-defined]
+            envs[code] = env
+        return envs[code]
 
     @app.get("/status")
     async def status() -> dict[str, Any]:
-        return await agent.status()
+        data = await agent.status()
+        # a replica snapshot in progress, for the screen's progress bar (rows and share)
+        owner = getattr(agent, "sync_owner", None)
+        progress = getattr(owner, "snapshot_progress", None)
+        data["snapshot"] = {"done_rows": progress[0], "total_rows": progress[1]} if progress else None
+        data["language"] = i18n.tag_of(gate_language())
+        return data
+
+    def gate_language() -> str:
+        return i18n.normalize(getattr(agent.config, "language", None)) or i18n.DEFAULT
 
     @app.get("/", response_class=HTMLResponse)
-    async def screen() -> str:
-        return env.get_template("gate.html").render(gate_id=agent.config.gate_id)
+    async def screen(lang: str | None = None) -> str:
+        """The staff screen in the gate's language (``?lang=ru`` shows another one)."""
+        code = i18n.normalize(lang) or gate_language()
+        catalogue = i18n.catalogue_json(code).decode("utf-8").replace("<", "\\u003c")
+        return env_for(code).get_template("gate.html").render(
+            gate_id=agent.config.gate_id, lang_tag=i18n.tag_of(code), catalogue_json=Markup(catalogue))
+
+    @app.get("/i18n/{tag}.json", include_in_schema=False)
+    async def catalogue(tag: str) -> Response:
+        code = gate_language() if tag == "auto" else i18n.normalize(tag)
+        if code is None:
+            return JSONResponse({"error": {"code": "unknown_language", "message": f"no catalogue for {tag!r}"}},
+                                status_code=404)
+        return Response(i18n.catalogue_json(code), media_type="application/json")
 
     @app.post("/api/keyed")
     async def keyed(request: Request) -> JSONResponse:

@@ -33,12 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.websockets import WebSocketState
 
-from hub.errors import Forbidden, Unauthorized
+from hub.docs_assets import serve_docs_locally
+from hub.errors import Forbidden, NotFound, Unauthorized
+from hub.fanpage import FanLanguage
+from hub.forecast_data import add_forecast_routes, current_forecast, entry_figures
 from hub.store import HubStore, IngestResult, Principal
-from tickets.reasons import Reason
+from i18n import N_, catalogue_json, negotiate, normalize, reason_messages
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +63,23 @@ ALERTS_SHOWN = 60
 #: modes other than ONLINE, and how serious each is
 MODE_SEVERITY = {"EMERGENCY": "alarm", "MANIFEST": "warn", "OFFLINE": "warn", "CLOSED": "warn", "ONLINE": "ok"}
 #: journal event prefixes (``what: detail``) → (severity, title for the control room)
+#: (titles are msgids: the page shows them in its language)
 EVENT_TITLES = {
-    "hub_rolled_back": ("alarm", "Hub rolled back: gate re-sending its journal"),
-    "hub_incompatible": ("warn", "Hub incompatible with this gate"),
-    "turnstile_forced": ("alarm", "Forced passage"),
-    "turnstile_alarm": ("alarm", "Fire alarm"),
-    "turnstile_alarm_cleared": ("ok", "Fire alarm reset"),
-    "turnstile_tamper": ("alarm", "Turnstile tamper"),
-    "turnstile_fault": ("alarm", "Turnstile fault"),
-    "turnstile_recovered": ("ok", "Turnstile recovered"),
-    "turnstile_manual_release": ("info", "Manual release"),
+    "hub_rolled_back": ("alarm", N_("Hub rolled back: gate re-sending its journal")),
+    "hub_incompatible": ("warn", N_("Hub incompatible with this gate")),
+    "turnstile_forced": ("alarm", N_("Forced passage")),
+    "turnstile_alarm": ("alarm", N_("Fire alarm")),
+    "turnstile_alarm_cleared": ("ok", N_("Fire alarm reset")),
+    "turnstile_tamper": ("alarm", N_("Turnstile tamper")),
+    "turnstile_fault": ("alarm", N_("Turnstile fault")),
+    "turnstile_recovered": ("ok", N_("Turnstile recovered")),
+    "turnstile_manual_release": ("info", N_("Manual release")),
 }
+#: titles made in code below, listed for the catalogue
+_TITLES = (N_("Mode {mode}"), N_("Back ONLINE"), N_("Scanner fault"), N_("Scanner working"), N_("Event"),
+           N_("Conflict: {kind}"), N_("Control-room emergency"), N_("Control-room emergency ended"),
+           N_("Gate revoked"), N_("Gate connected"), N_("Gate disconnected"), N_("no live link to the hub"),
+           N_("ticket {ticket}"), N_("all gates"))
 
 
 def classify(entry: dict[str, Any]) -> dict[str, Any]:
@@ -80,21 +89,28 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
     if entry.get("kind") == "mode":
         mode = str(entry.get("mode") or "")
         severity = MODE_SEVERITY.get(mode, "info")
-        title = f"Mode {mode}" if severity != "ok" else "Back ONLINE"
+        title, args = ("Mode {mode}", {"mode": mode}) if severity != "ok" else ("Back ONLINE", {})
         text = f"{what.replace('->', ' → ')}: {rest}" if rest else detail
     elif what == "scanner":
         state, _s, why = rest.partition(": ")
         severity = "alarm" if state == "fault" else "ok" if state == "ok" else "info"
-        title = "Scanner fault" if state == "fault" else "Scanner working"
+        title, args = ("Scanner fault" if state == "fault" else "Scanner working"), {}
         text = why or rest
     else:
         severity, title = EVENT_TITLES.get(what, ("info", what.replace("_", " ").capitalize() or "Event"))
+        args = {}
         direction, _s, why = rest.partition(" ")
         # turnstile events read "in forced": say "forced (in)"
         text = f"{why} ({direction})" if what.startswith("turnstile_") and direction in ("in", "out") and why \
             else rest
     return {"source": "journal", "gate_id": entry.get("gate_id"), "seq": entry.get("seq"), "at": entry.get("at"),
-            "kind": entry.get("kind"), "severity": severity, "title": title, "text": text}
+            "kind": entry.get("kind"), "severity": severity, **_title(title, args), "text": text}
+
+
+def _title(msgid: str, args: dict[str, Any]) -> dict[str, Any]:
+    """An alert title in English (``title``) and as its catalogue msgid and arguments, so the
+    page can show it in its own language (``title_id``, ``title_args``)."""
+    return {"title": msgid.format(**args) if args else msgid, "title_id": msgid, "title_args": args}
 
 
 class _Client:
@@ -152,7 +168,7 @@ class DashboardFeed:
         for c in result.conflicts:
             self.broadcast({"type": "alert", "alert": {
                 "source": "conflict", "gate_id": c.get("second_gate") or c.get("first_gate"), "at": time.time(),
-                "severity": "warn", "title": f"Conflict: {str(c.get('kind', '')).replace('_', ' ')}",
+                "severity": "warn", **_title("Conflict: {kind}", {"kind": str(c.get("kind", "")).replace("_", " ")}),
                 "text": f"ticket {c.get('ticket_id')}" if c.get("ticket_id") else ""}})
             urgent = True
         self.mark(urgent=urgent)
@@ -163,14 +179,14 @@ class DashboardFeed:
         self.broadcast({"type": "alert", "alert": {
             "source": "control", "gate_id": None, "at": time.time(),
             "severity": "alarm" if name == "emergency_on" else "ok",
-            "title": "Control-room emergency" if name == "emergency_on" else "Control-room emergency ended",
+            **_title("Control-room emergency" if name == "emergency_on" else "Control-room emergency ended", {}),
             "text": f"{', '.join(gates)}: {command.get('reason', '')}"}})
         self.mark(urgent=True)
 
     def on_gate_revoked(self, gate_id: str) -> None:
         self.broadcast({"type": "alert", "alert": {
             "source": "control", "gate_id": gate_id, "at": time.time(), "severity": "warn",
-            "title": "Gate revoked", "text": ""}})
+            **_title("Gate revoked", {}), "text": ""}})
         self.mark(urgent=True)
 
     def mark(self, *, urgent: bool = False) -> None:
@@ -207,12 +223,12 @@ class DashboardFeed:
             for gate_id in sorted(live - self._connected):
                 self.broadcast({"type": "alert", "alert": {
                     "source": "sync", "gate_id": gate_id, "at": time.time(), "severity": "ok",
-                    "title": "Gate connected", "text": ""}})
+                    **_title("Gate connected", {}), "text": ""}})
                 self.mark(urgent=True)
             for gate_id in sorted(self._connected - live):
                 self.broadcast({"type": "alert", "alert": {
                     "source": "sync", "gate_id": gate_id, "at": time.time(), "severity": "warn",
-                    "title": "Gate disconnected", "text": "no live link to the hub"}})
+                    **_title("Gate disconnected", {}), "text": "no live link to the hub"}})
                 self.mark(urgent=True)
         self._connected = live
 
@@ -265,7 +281,8 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
         connections = dict(registry.connections)
     current_seq = await store.current_seq()
     gates = []
-    for g in await store.gates():
+    gate_rows = await store.gates()
+    for g in gate_rows:
         gate_id = g["gate_id"]
         mode = modes.get(gate_id)
         conn = connections.get(gate_id)
@@ -283,13 +300,21 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
             "manifest_csv": f"/api/v1/gates/{gate_id}/manifest.csv",
         })
     meta = await store.meta()
+    try:
+        forecast: dict[str, Any] | None = (await current_forecast(store, now=now, gates=gate_rows,
+                                                                  modes=modes)).to_json()
+    except Exception:  # the forecast is advice: a failure must not take the dashboard down
+        log.exception("forecast failed")
+        forecast = None
     return {
         "at": now, "event": {"name": meta.get("event_name", ""), "event_id": meta.get("event_id")},
         "current_seq": current_seq, "stats": stats, "gates": gates,
+        "entry_figures": await entry_figures(store, now),
+        "forecast": forecast,
         "conflicts": await store.conflicts(open_only=True, limit=CONFLICTS_SHOWN),
         "emergency": await store.emergency(),
         "alerts": [classify(e) for e in await store.alert_entries(limit=ALERTS_SHOWN)],
-        "reason_messages": {str(r): r.message for r in Reason},
+        "reason_messages": reason_messages(),
     }
 
 
@@ -297,6 +322,9 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
     """Add the dashboard page, ``/api/v1/dashboard`` and ``/ws/dashboard`` to a hub app."""
     feed = DashboardFeed(app)
     app.state.dashboard_feed = feed
+    add_forecast_routes(app)
+    serve_docs_locally(app)
+    app.add_middleware(FanLanguage)  # the fan page (/t/…) in the phone's language
 
     async def wire(store: HubStore) -> None:
         feed.attach(store)
@@ -317,6 +345,15 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
     async def dashboard_page() -> HTMLResponse:
         # read per request: a small file, and an upgraded page shows without a restart
         return HTMLResponse(page.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
+
+    @app.get("/i18n/{tag}.json", include_in_schema=False)
+    async def catalogue(tag: str, request: Request) -> Response:
+        """A language's messages for the pages (``auto``: the best for the browser's languages)."""
+        code = negotiate(request.headers.get("accept-language")) if tag == "auto" else normalize(tag)
+        if code is None:
+            raise NotFound(f"no catalogue for language {tag!r} (en, zh-Hans, ru, kk)", code="unknown_language")
+        return Response(catalogue_json(code), media_type="application/json",
+                        headers={"Cache-Control": "no-cache", "Content-Language": code.replace("_", "-")})
 
     @app.get("/api/v1/dashboard", tags=["control"])
     async def dashboard_data(request: Request) -> dict[str, Any]:

@@ -279,6 +279,11 @@ def from_env(explicit: str | None = None, env: Mapping[str, str] | None = None) 
     return Lang(DEFAULT)
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalogue without translating it (it is translated where shown)."""
+    return message
+
+
 def reason_message(code: str, lang: str = DEFAULT) -> str:
     """The staff message for a stable reason code in a language (English from
     :mod:`tickets.reasons` if the catalogue has none; the code itself if it is unknown)."""

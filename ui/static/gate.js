@@ -1,47 +1,67 @@
 // Gate staff screen: polls the agent's local /status (works with the hub unreachable).
+// Words come from the gate's language catalogue, inlined in the page (i18n.js).
 "use strict";
 const $ = (id) => document.getElementById(id);
+useCatalogue(JSON.parse($("i18n-catalogue").textContent));
 let lastSeq = null;
 let shownAt = 0;
 let lastMode = null;
 // a verdict stays on screen this long, then the screen is ready for the next fan
 const VERDICT_MS = 8000;
 const IDLE_TEXT = {
-  MANIFEST: ["MANIFEST", "Scanner or replica not usable — check tickets against the manifest below"],
-  EMERGENCY: ["EMERGENCY", "Free egress — let people out, do not scan"],
-  CLOSED: ["CLOSED", "This gate is closed"],
-  OFFLINE: ["READY", "Scan a ticket (offline: deciding locally)"],
+  MANIFEST: () => [t("MANIFEST"), t("Scanner or replica not usable — check tickets against the manifest below")],
+  EMERGENCY: () => [t("EMERGENCY"), t("Free egress — let people out, do not scan")],
+  CLOSED: () => [t("CLOSED"), t("This gate is closed")],
+  OFFLINE: () => [t("READY"), t("Scan a ticket (offline: deciding locally)")],
 };
+const MODE_WORD = { ONLINE: () => t("ONLINE"), OFFLINE: () => t("OFFLINE"), MANIFEST: () => t("MANIFEST"),
+                    EMERGENCY: () => t("EMERGENCY"), CLOSED: () => t("CLOSED") };
+const modeWord = (m) => (MODE_WORD[m] ? MODE_WORD[m]() : m);
 
+// GO and STOP are told by an icon and a word, and a solid or dashed border, not by colour alone.
 function show(v) {
   const box = $("verdict");
   const admit = v.reason.startsWith("ADMIT");
   box.className = admit ? "admit" : "refuse";
-  box.querySelector(".word").textContent = admit ? "GO" : "STOP";
-  box.querySelector(".message").textContent = v.message;
-  box.querySelector(".ticket").textContent = (v.ticket ? "Ticket " + v.ticket + " · " : "") + v.reason;
+  box.querySelector(".icon").textContent = admit ? "✔" : "✖";
+  box.querySelector(".word").textContent = admit ? t("GO") : t("STOP");
+  box.querySelector(".message").textContent = reasonText(v.reason, v.message, v.right_gates);
+  box.querySelector(".ticket").textContent = (v.ticket ? t("Ticket {ticket}", { ticket: v.ticket }) + " · " : "") + v.reason;
   shownAt = Date.now();
 }
 
 function idle(mode) {
   const box = $("verdict");
-  const [word, message] = IDLE_TEXT[mode] || ["READY", "Scan a ticket"];
+  const [word, message] = IDLE_TEXT[mode] ? IDLE_TEXT[mode]() : [t("READY"), t("Scan a ticket")];
   box.className = "idle idle-" + mode;
+  box.querySelector(".icon").textContent = "";
   box.querySelector(".word").textContent = word;
   box.querySelector(".message").textContent = message;
   box.querySelector(".ticket").textContent = "";
   shownAt = 0;
 }
 
-const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
+const clock = (at) => fmtClock(at);
+
+// A replica snapshot from the hub (a new or rebuilt gate) can be a million rows: show how far.
+function showSnapshot(snap) {
+  const box = $("snapshot");
+  box.hidden = !snap;
+  if (!snap) return;
+  const pct = snap.total_rows ? snap.done_rows / snap.total_rows : 0;
+  box.querySelector(".snap-text").textContent = t("Loading tickets from the hub: {done} of {total} ({percent})", {
+    done: fmtNumber(snap.done_rows), total: fmtNumber(snap.total_rows), percent: fmtNumber(pct, { style: "percent" }) });
+  $("snap-bar").value = Math.round(100 * pct);
+}
 
 async function poll() {
   try {
     const r = await fetch("/status", { cache: "no-store" });
     const s = await r.json();
     const mode = $("mode");
-    mode.textContent = s.mode;
+    mode.textContent = modeWord(s.mode);
     mode.className = s.mode;
+    showSnapshot(s.snapshot);
     $("cause").textContent = s.mode === "ONLINE" ? "" : s.mode_cause;
     $("admitted").textContent = s.lane.admitted ?? 0;
     $("refused").textContent = s.lane.refused ?? 0;
@@ -68,11 +88,12 @@ async function poll() {
       li.className = admit ? "r-admit" : "r-refuse";
       const mark = document.createElement("b");
       mark.textContent = (admit ? "✔ " : "✖ ") + v.reason;
-      li.append(clock(v.at) + "  ", mark, "  " + (v.ticket ?? "") + "  " + v.message + (v.manual ? "  (manual)" : ""));
+      li.append(clock(v.at) + "  ", mark, "  " + (v.ticket ?? "") + "  " + reasonText(v.reason, v.message, v.right_gates) +
+                (v.manual ? "  (" + t("manual") + ")" : ""));
       $("recent").appendChild(li);
     }
   } catch (e) {
-    $("mode").textContent = "AGENT DOWN";
+    $("mode").textContent = t("AGENT DOWN");
     $("mode").className = "EMERGENCY";
   }
 }
@@ -99,13 +120,14 @@ $("msearch").addEventListener("submit", async (ev) => {
   list.innerHTML = "";
   if (!data.matches.length) {
     const li = document.createElement("li");
-    li.textContent = "Not on the manifest";
+    li.textContent = t("Not on the manifest");
     list.appendChild(li);
   }
   for (const m of data.matches) {
     const li = document.createElement("li");
+    const status = { revoked: t("CANCELLED"), superseded: t("REPLACED") }[m.status] || m.status.toUpperCase();
     li.textContent = m.number + "  [" + m.check_code + "]  " + m.holder + "  " + m.zone_name + " " + m.seat +
-      (m.status !== "valid" ? "  — " + m.status.toUpperCase() : "") + (m.ticked_by ? "  — already admitted by " + m.ticked_by : "");
+      (m.status !== "valid" ? "  — " + status : "") + (m.ticked_by ? "  — " + t("already admitted by {steward}", { steward: m.ticked_by }) : "");
     if (m.ticked_by || m.status !== "valid") li.className = "ticked";
     li.addEventListener("click", () => { $("mtyped").value = m.number; $("msteward").focus(); });
     list.appendChild(li);

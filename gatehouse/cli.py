@@ -13,7 +13,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import i18n
 from gatehouse import __version__
+from i18n import _
 
 #: (group name, module providing ``register(subparsers)``, one-line help)
 GROUPS: tuple[tuple[str, str, str], ...] = (
@@ -38,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gatehouse {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--lang", default=None, metavar="LANG",
+                        help=f"language of messages: en, zh-Hans, ru, kk (default: ${i18n.ENV_VAR}, then the locale)")
     sub = parser.add_subparsers(dest="group", metavar="GROUP")
     for name, module_name, help_text in GROUPS:
         try:
@@ -53,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _unavailable(name: str, exc: Exception):  # type: ignore[no-untyped-def]
     def run(_args: argparse.Namespace) -> int:
-        print(f"gatehouse {name}: not available on this install: {exc}", file=sys.stderr)
+        print(_("gatehouse {group}: not available on this install: {error}", group=name, error=exc), file=sys.stderr)
         return 2
 
     return run
@@ -62,6 +66,11 @@ def _unavailable(name: str, exc: Exception):  # type: ignore[no-untyped-def]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        i18n.use(i18n.from_env(args.lang))
+    except i18n.UnknownLanguage as exc:
+        print(f"gatehouse: {exc}", file=sys.stderr)
+        return 2
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     func = getattr(args, "func", None)

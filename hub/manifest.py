@@ -144,7 +144,8 @@ class _ManifestPDF(FPDF):
         self.unprintable = 0
         self.cjk_needed = cjk
         self._widths: dict[tuple[str, str, float], dict[str, float]] = {}
-        self.set_title(f"{event_name} — {self.words._('manifest for gate {gate}', gate=gate_name)}")
+        title = self.words._("manifest for gate {gate}", gate=gate_name)
+        self.set_title(f"{event_name} — {title}")
         self.set_creator("gatehouse")
         self.set_line_width(0.25)
 
@@ -231,7 +232,8 @@ class _ManifestPDF(FPDF):
         top = MARGIN
         w = self.words
         self.set_text_color(0)
-        self.write_at(MARGIN, top + 4.5, f"{self.event_name}  —  {w._('GATE {gate}', gate=self.gate_name)}", "B", 12)
+        gate = w._("GATE {gate}", gate=self.gate_name)
+        self.write_at(MARGIN, top + 4.5, f"{self.event_name}  —  {gate}", "B", 12)
         self.cell_at(PAGE_W - MARGIN - 50.0, top, 50.0, 6.0, self.page_of(), "B", 12)
         info = w._("Paper manifest · generated {time} · hub seq {seq}", time=self.generated, seq=self.hub_seq)
         self.write_at(MARGIN, top + 10.0, info)
@@ -252,8 +254,9 @@ class _ManifestPDF(FPDF):
     def footer(self) -> None:
         w = self.words
         y = PAGE_H - MARGIN + 2.0
-        self.write_at(MARGIN, y, f"{self.event_name} · {w._('gate {gate}', gate=self.gate_name)} · "
-                                 f"{w._('hub seq {seq}', seq=self.hub_seq)}", "", SMALL_PT)
+        gate = w._("gate {gate}", gate=self.gate_name)
+        seq = w._("hub seq {seq}", seq=self.hub_seq)
+        self.write_at(MARGIN, y, f"{self.event_name} · {gate} · {seq}", "", SMALL_PT)
         self.cell_at(PAGE_W - MARGIN - 50.0, y - 3.0, 50.0, 4.0, self.page_of(), "", SMALL_PT)
 
 

@@ -303,3 +303,60 @@ def reason_messages(lang: str = DEFAULT) -> dict[str, str]:
 
 def all_languages() -> Iterable[Lang]:
     return (Lang(c) for c in LANGUAGES)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+_current = Lang(DEFAULT)
+
+
+def use(lang: Lang) -> Lang:
+    """Set the language of this process's command-line messages (``gatehouse --lang``)."""
+    global _current
+    _current = lang
+    return lang
+
+
+def current() -> Lang:
+    return _current
+
+
+def _(message: str, /, **values: Any) -> str:
+    """A command-line message in the language chosen with :func:`use`."""
+    return _current.gettext(message, **values)
+
+
+#: what an operator reads for the hub's most common error codes (msgctxt "error"); the
+#: English detail from the hub follows in brackets, so nothing is lost in translation
+ERROR_CONTEXT = "error"
+ERROR_MESSAGES: Mapping[str, str] = {
+    "gate_not_found": N_("No such gate"),
+    "zone_not_found": N_("No such zone"),
+    "ticket_not_found": N_("No such ticket"),
+    "steward_not_found": N_("No such steward"),
+    "conflict_not_found": N_("No such conflict"),
+    "backup_not_found": N_("No such backup"),
+    "already_initialised": N_("This directory already holds a hub"),
+    "not_initialised": N_("This directory holds no hub"),
+    "already_revoked": N_("Already cancelled"),
+    "already_resolved": N_("Already resolved"),
+    "gate_revoked": N_("This gate is revoked"),
+    "enrolment_expired": N_("The enrolment token has expired"),
+    "bad_enrolment_token": N_("The enrolment token is not valid"),
+    "bad_kickoff": N_("Kick-off time not understood"),
+    "bad_language": N_("No catalogue for that language"),
+    "bad_pin": N_("The PIN must be 4 to 12 digits"),
+    "pin_mismatch": N_("The two PINs differ"),
+    "missing_dir": N_("A directory is needed (--dir)"),
+    "missing_out": N_("An output file is needed (--out)"),
+    "bad_token": N_("Unknown or revoked token"),
+    "role_required": N_("This needs a higher role"),
+}
+
+
+def error_message(code: str, detail: str, lang: Lang | None = None) -> str:
+    """An error for an operator: the translated message for its code and the hub's detail."""
+    lang = lang or _current
+    if code in ERROR_MESSAGES and lang.code != DEFAULT:
+        return f"{lang.gettext(ERROR_MESSAGES[code])} ({detail})"
+    return detail

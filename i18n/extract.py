@@ -32,7 +32,7 @@ KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettex
 #: the pages' scripts call ``t("…")`` (ui/static/i18n.js)
 JS_KEYWORDS = {"t": None}
 #: the packages whose sources hold messages
-SOURCES = ("gatehouse", "gate_agent", "hub", "ui", "tickets")
+SOURCES = ("gatehouse", "gate_agent", "hub", "ui", "tickets", "i18n")
 METHOD_MAP = [
     ("ui/templates/dashboard.html", "i18n.extract:extract_html"),
     ("ui/templates/*.html", "jinja2"),

@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: Green Guide: about 660 persons per hour through one turnstile lane
 GUIDE_LANE_RATE_PER_MIN = 11.0
@@ -237,6 +237,8 @@ def forecast(inp: ForecastInput) -> Forecast:
     zone_out: list[ZoneForecast] = []
     zone_queue: dict[int, float] = {}
     zone_not_arrived: dict[int, int] = {}
+    #: fans the profile says are here but have not passed: at busy gates, they are the queue
+    zone_behind: dict[int, float] = {}
     for z in inp.zones:
         gates = gates_of.get(z.zone_id, [])
         # a gate serving several zones splits its lanes by the zones' remaining fans
@@ -271,6 +273,8 @@ def forecast(inp: ForecastInput) -> Forecast:
                 suggestions = _suggest(gates, share, to_clear, queue, arrivals, capacity, mu, mins_left, inp)
         zone_queue[z.zone_id] = queue
         zone_not_arrived[z.zone_id] = remaining
+        if mins_left is not None:
+            zone_behind[z.zone_id] = max(0.0, min(to_clear, expected * profile_share(inp.profile, mins_left) - z.arrived))
         zone_out.append(ZoneForecast(
             zone_id=z.zone_id, name=z.name, tickets=z.tickets, arrived=z.arrived, expected=expected,
             not_arrived=remaining, lanes=round(lanes), rate_per_min=round(rate, 1),
@@ -279,7 +283,9 @@ def forecast(inp: ForecastInput) -> Forecast:
             clear_at=clear_at, alert=alert, late_s=round(late_s), suggestions=tuple(suggestions),
             gates=tuple(g.gate_id for g in gates)))
 
-    gate_out = [_gate_forecast(g, mu, inp, window_min, zone_queue, zone_not_arrived, gates_of) for g in inp.gates]
+    gate_out = [_gate_forecast(g, mu, inp, window_min, zone_queue, zone_behind, zone_not_arrived, gates_of)
+                for g in inp.gates]
+    zone_out = [_with_gate_queues(z, [g for g in gate_out if z.zone_id in g.zones], inp) for z in zone_out]
     return Forecast(now=inp.now, kickoff_at=inp.kickoff_at, lane_rate_per_min=round(mu, 2), lane_rate_source=source,
                     zones=tuple(zone_out), gates=tuple(gate_out),
                     alerts=tuple(z.zone_id for z in zone_out if z.alert))
@@ -357,8 +363,30 @@ def _suggest(gates: Sequence[GateReading], share: Mapping[str, float], remaining
     return out
 
 
+def _with_gate_queues(z: ZoneForecast, gates: Sequence[GateForecast], inp: ForecastInput) -> ZoneForecast:
+    """Fans do not spread themselves over a zone's gates: a busy gate's own queue can outlast
+    the zone's pooled estimate while its neighbours idle. The zone is inside when its slowest
+    gate has cleared."""
+    slowest = max((g.clear_s for g in gates if g.queue > 0 and g.clear_s is not None), default=None)
+    if slowest is None or (z.clear_s is not None and slowest <= z.clear_s):
+        return z
+    clear_at = inp.now + slowest
+    queue = max(z.queue, sum(g.queue for g in gates))
+    late = inp.kickoff_at is not None and inp.now < inp.kickoff_at < clear_at
+    if not late:
+        return replace(z, clear_s=round(slowest), clear_at=clear_at, queue=queue)
+    busy = tuple(g.gate_id for g in gates if g.utilisation is not None and g.utilisation >= SATURATED)
+    spare = tuple(g.gate_id for g in gates if g.spare)
+    suggestions = list(z.suggestions)
+    if busy and spare and not any(s.kind == "redirect" for s in suggestions):
+        suggestions.append(Suggestion("redirect", from_gates=busy, to_gates=spare))
+    return replace(z, clear_s=round(slowest), clear_at=clear_at, queue=queue, alert=True,
+                   late_s=round(clear_at - (inp.kickoff_at or clear_at)), suggestions=tuple(suggestions))
+
+
 def _gate_forecast(g: GateReading, mu: float, inp: ForecastInput, window_min: float, zone_queue: Mapping[int, float],
-                   zone_not_arrived: Mapping[int, int], gates_of: Mapping[int, Sequence[GateReading]]) -> GateForecast:
+                   zone_behind: Mapping[int, float], zone_not_arrived: Mapping[int, int],
+                   gates_of: Mapping[int, Sequence[GateReading]]) -> GateForecast:
     capacity = _gate_capacity(g, mu, inp)
     rate = g.recent_admits / window_min if window_min > 0 else 0.0
     util = rate / capacity if capacity > 0 else None
@@ -370,9 +398,12 @@ def _gate_forecast(g: GateReading, mu: float, inp: ForecastInput, window_min: fl
         arrivals_total = sum(p.arrivals for p in peers)
         # the zone's queue stands where the lanes are busy; not-yet-arrived fans split like past arrivals
         if util is not None and util >= SATURATED and cap_total > 0:
+            # the queue stands at every gate of the zone that is working (a busy lane's 5-minute
+            # count dips below saturation now and then); idle gates have none
             busy_cap = sum(_gate_capacity(p, mu, inp) for p in peers
-                           if _util(p, mu, inp, window_min) >= SATURATED)
-            queue += zone_queue.get(z, 0.0) * capacity / max(busy_cap, capacity)
+                           if _util(p, mu, inp, window_min) >= SPARE)
+            waiting = max(zone_queue.get(z, 0.0), zone_behind.get(z, 0.0))
+            queue += waiting * capacity / max(busy_cap, capacity)
         part = g.arrivals / arrivals_total if arrivals_total else 1.0 / max(1, len(peers))
         not_arrived += zone_not_arrived.get(z, 0) * part
     clear_s = (queue / capacity * 60.0) if capacity > 0 else (None if queue > 0 else 0.0)

@@ -285,16 +285,26 @@ def N_(message: str) -> str:
 
 
 def reason_message(code: str, lang: str = DEFAULT) -> str:
-    """The staff message for a stable reason code in a language (English from
-    :mod:`tickets.reasons` if the catalogue has none; the code itself if it is unknown)."""
-    try:
-        reason = Reason(code)
-    except ValueError:
+    """The staff message for a stable reason code (a verdict's :class:`~tickets.reasons.Reason`
+    or a steward's :class:`~tickets.manifest.ManualRefusal`) in a language: English from the
+    domain if the catalogue has none; the code itself if it is unknown."""
+    english = _english_reason(code)
+    if english is None:
         return code
     if normalize(lang) in (None, DEFAULT):
-        return reason.message
-    text = catalogue(require(lang)).get(f"{REASON_CONTEXT}\x04{reason.value}")
-    return text or reason.message
+        return english
+    return catalogue(require(lang)).get(f"{REASON_CONTEXT}\x04{code}") or english
+
+
+def _english_reason(code: str) -> str | None:
+    from tickets.manifest import ManualRefusal
+
+    for kind in (Reason, ManualRefusal):
+        try:
+            return kind(code).message
+        except ValueError:
+            continue
+    return None
 
 
 def reason_messages(lang: str = DEFAULT) -> dict[str, str]:

@@ -354,7 +354,7 @@ function renderChart(s) {
     const who = lab.names.length <= 2 ? lab.names.join(", ") : t("{n} lines", { n: fmtNumber(lab.names.length) });
     let text = who + ": " + value;
     if (text.length > maxChars) text = who.slice(0, Math.max(3, maxChars - value.length - 3)) + "…: " + value;
-    const label = add("text", { x: W - R + 6, y: lab.y, class: "series", fill: lab.colour }, text);
+    const label = add("text", { x: W - R + 6, y: lab.y, class: "series", style: "fill: " + lab.colour }, text);
     label.append(Object.assign(document.createElementNS(NS, "title"), { textContent: lab.names.join(", ") + ": " + value }));
   }
   box.setAttribute("aria-label", t("entries per minute chart") + ": " +
@@ -594,6 +594,13 @@ function addAlert(a) {
   renderAlerts();
 }
 
+function alertTitle(a) {
+  const args = { ...(a.title_args || {}) };
+  if (args.mode) args.mode = modeWord(args.mode);
+  if (args.kind) args.kind = KIND_WORD[args.kind.replace(/ /g, "_")] ? KIND_WORD[args.kind.replace(/ /g, "_")]() : args.kind;
+  return t(a.title_id || a.title, args);
+}
+
 // Repeats of the same alert (same gate, same title and detail) in a row show once, with a
 // count and the time of the first: a gate flapping at start-up is one line, not twenty.
 function groupAlerts(alerts) {
@@ -617,7 +624,7 @@ function renderAlerts() {
     list.append(el("li", { class: "alert " + a.severity, "data-count": a.count },
       el("span", { class: "sev", text: SEVERITY_ICON[a.severity] + " " + SEVERITY_WORD[a.severity]() }),
       el("span", { class: "when", text: when }),
-      el("span", { class: "what" }, el("b", { text: (a.gate_id ? a.gate_id + " · " : "") + t(a.title_id || a.title, a.title_args) }),
+      el("span", { class: "what" }, el("b", { text: (a.gate_id ? a.gate_id + " · " : "") + alertTitle(a) }),
         a.text ? el("span", { class: "detail", text: " — " + a.text }) : null,
         a.count > 1 ? el("span", { class: "repeat", text: " ×" + fmtNumber(a.count) }) : null)));
   }

@@ -295,7 +295,9 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    info = _with_store(args.data, lambda s: s.backup(CLI, args.dest))
+    # the sqlite backup API copies a big database for a while: say so, with the time it takes
+    with _stderr_console().status(_("backing up to {path}…", path=args.dest)):
+        info = _with_store(args.data, lambda s: s.backup(CLI, args.dest))
     print(json.dumps(info))
     return 0
 
@@ -310,7 +312,8 @@ def _restore(args: argparse.Namespace) -> int:
             return 1
         except (ValueError, ProcessLookupError, PermissionError):
             pass
-    info = restore_hub(args.data, args.src)
+    with _stderr_console().status(_("restoring from {path}…", path=args.src)):
+        info = restore_hub(args.data, args.src)
     print(json.dumps(info))
     return 0
 

@@ -292,3 +292,21 @@ async def test_a_zone_late_for_kick_off_is_flagged_on_the_dashboard_with_what_to
     async with venue.client(venue.viewer) as c:
         zone = next(z for z in (await c.get("/api/v1/forecast")).json()["zones"] if z["name"] == "North stand")
     assert zone["alert"] and zone["arrived"] == 6 and zone["not_arrived"] == 57 - 6
+
+
+async def test_a_snapshot_arriving_from_the_hub_shows_rows_and_share_on_the_staff_screen(
+        venue: Venue, browser: Any) -> None:
+    gate = venue.gates[next(iter(venue.gates))]
+    owner = gate.agent.sync_owner
+    assert owner is not None
+    page = await browser.new_page(viewport={"width": 800, "height": 480})
+    await page.goto(gate.screen_url + "?lang=ru")
+    await expect(page.locator("#snapshot")).to_be_hidden()
+    owner.snapshot_progress = (250_000, 1_000_000)  # what the sync owner records between two batches
+    try:
+        await expect(page.locator("#snapshot")).to_be_visible()
+        await expect(page.locator("#snapshot .snap-text")).to_contain_text("250\u00a0000 из 1\u00a0000\u00a0000 (25\u00a0%)")
+        assert await page.locator("#snap-bar").get_attribute("value") == "25"
+    finally:
+        owner.snapshot_progress = None
+    await expect(page.locator("#snapshot")).to_be_hidden()

@@ -17,7 +17,7 @@ ASSETS = "/docs-assets"
 
 
 def swagger_ui_dir() -> str:
-    import swagger_ui_bundle  # the package ships the files under this path
+    import swagger_ui_bundle  # type: ignore[import-untyped]  # ships the files, no type hints
 
     return str(swagger_ui_bundle.swagger_ui_path)
 

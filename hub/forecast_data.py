@@ -14,6 +14,7 @@ store's reader connection.
 from __future__ import annotations
 
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -70,13 +71,14 @@ class _TicketCounts:
         return self.counts
 
 
-_ticket_counts: dict[int, _TicketCounts] = {}
+#: one cache per open store (dropped with it)
+_ticket_counts: weakref.WeakKeyDictionary[HubStore, _TicketCounts] = weakref.WeakKeyDictionary()
 
 
 async def forecast_readings(store: HubStore, *, now: float, gates: Sequence[Mapping[str, Any]],
                             modes: Mapping[str, Mapping[str, Any]], settings: EventSettings) -> ForecastInput:
     """The plain data the forecast takes, from the journal, the tickets and the gates' modes."""
-    counts = await _ticket_counts.setdefault(id(store), _TicketCounts()).get(store)
+    counts = await _ticket_counts.setdefault(store, _TicketCounts()).get(store)
     zone_arrived = dict(await store._all(
         f"SELECT zone_id, COUNT(*) FROM journal j WHERE kind IN ('scan', 'manual') AND reason IN {_ADMIT}"
         " AND direction = 'in' AND zone_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM journal p WHERE"

@@ -268,6 +268,15 @@ async def test_repeated_alerts_are_grouped_and_several_zero_lines_share_one_char
     grouped = page.locator("#alerts li.alert", has_text="Scanner fault")
     await expect(grouped).to_have_count(1)
     await expect(grouped).to_contain_text("×6")
+    # the same mode change from many gates at start-up: one line naming them
+    flood = [{"source": "test", "gate_id": f"east-{i}", "seq": 1, "at": time.time() - 30 + i, "severity": "warn",
+              "title": "Mode OFFLINE", "title_id": "Mode {mode}", "title_args": {"mode": "OFFLINE"},
+              "text": "MANIFEST → OFFLINE: link lost in the test"} for i in range(1, 6)]
+    await page.evaluate("(list) => { for (const a of list) addAlert(a); }", flood)
+    line = page.locator("#alerts li.alert", has_text="east-")
+    await expect(line).to_have_count(1)
+    await expect(line).to_contain_text("east-5, east-4, east-3 +2 more · Mode OFFLINE")
+    await expect(line).to_contain_text("×5")
     # two gates with nothing in the last minute end on the same value: one label, not two on top of each other
     await expect(page.locator("#chart polyline")).to_have_count(2)
     await expect(page.locator("#chart text.series")).to_have_count(1)

@@ -601,18 +601,32 @@ function alertTitle(a) {
   return t(a.title_id || a.title, args);
 }
 
-// Repeats of the same alert (same gate, same title and detail) in a row show once, with a
-// count and the time of the first: a gate flapping at start-up is one line, not twenty.
+// The same alert (title, detail and severity) from one gate or many within two minutes shows
+// once, with the gates, a count and the time span: gates coming up at start-up are one line
+// each kind, not hundreds.
+const GROUP_WINDOW_S = 120;
 function groupAlerts(alerts) {
   const groups = [];
-  for (const a of alerts) {
-    const last = groups[groups.length - 1];
-    if (last && last.gate_id === a.gate_id && last.title === a.title && last.text === a.text && last.severity === a.severity) {
-      last.count += 1;
-      last.first = a.at;
-    } else groups.push({ ...a, count: 1, first: a.at });
+  const open = new Map();
+  for (const a of alerts) {  // newest first
+    const key = [alertTitle(a), a.text || "", a.severity].join("\u0001");
+    const g = open.get(key);
+    if (g && g.first - a.at <= GROUP_WINDOW_S) {
+      g.count += 1;
+      g.first = a.at;
+      if (a.gate_id && !g.gates.includes(a.gate_id)) g.gates.push(a.gate_id);
+    } else {
+      const fresh = { ...a, count: 1, first: a.at, gates: a.gate_id ? [a.gate_id] : [] };
+      open.set(key, fresh);
+      groups.push(fresh);
+    }
   }
   return groups;
+}
+
+function gatesText(gates) {
+  if (gates.length <= 3) return gates.join(", ");
+  return gates.slice(0, 3).join(", ") + " " + t("+{n} more", { n: fmtNumber(gates.length - 3) });
 }
 
 function renderAlerts() {
@@ -624,7 +638,7 @@ function renderAlerts() {
     list.append(el("li", { class: "alert " + a.severity, "data-count": a.count },
       el("span", { class: "sev", text: SEVERITY_ICON[a.severity] + " " + SEVERITY_WORD[a.severity]() }),
       el("span", { class: "when", text: when }),
-      el("span", { class: "what" }, el("b", { text: (a.gate_id ? a.gate_id + " · " : "") + alertTitle(a) }),
+      el("span", { class: "what" }, el("b", { text: (a.gates.length ? gatesText(a.gates) + " · " : "") + alertTitle(a) }),
         a.text ? el("span", { class: "detail", text: " — " + a.text }) : null,
         a.count > 1 ? el("span", { class: "repeat", text: " ×" + fmtNumber(a.count) }) : null)));
   }

@@ -49,6 +49,8 @@ RATE_WINDOW_S = 300.0
 DEFAULT_SHOW_RATIO = 0.95
 #: the forecast looks this far past kick-off before it gives up ("not inside within 3 h")
 HORIZON_MIN = 180
+#: the most extra lanes a suggestion considers (beyond that: "opening lanes alone will not do")
+MAX_EXTRA_LANES = 200
 
 #: (minutes before kick-off, share of the attendance at the gates by then). Piecewise
 #: linear between points; negative minutes are after kick-off. A typical league match:
@@ -338,14 +340,24 @@ def _suggest(gates: Sequence[GateReading], share: Mapping[str, float], remaining
              inp: ForecastInput) -> list[Suggestion]:
     out: list[Suggestion] = []
     if mins_left is not None and mins_left > 0 and mu > 0:
-        # the fewest lanes that would clear the zone by kick-off, if lanes can be opened
-        needed = None
-        for extra in range(1, 200):
-            m = clear_minutes(queue=queue, arrivals=arrivals, capacity_per_min=capacity + extra * mu)
-            if m is not None and m <= mins_left and remaining / (capacity + extra * mu) <= mins_left:
-                needed = extra
-                break
-        out.append(Suggestion("open_lanes", lanes=needed if needed is not None else 0))
+        # the fewest lanes that would clear the zone by kick-off (more lanes never clear later,
+        # so a bisection finds it); 0: no number of lanes would
+        def in_time(extra: int) -> bool:
+            cap = capacity + extra * mu
+            m = clear_minutes(queue=queue, arrivals=arrivals, capacity_per_min=cap)
+            return m is not None and m <= mins_left and remaining / cap <= mins_left
+
+        lo, hi = 1, MAX_EXTRA_LANES
+        if not in_time(hi):
+            lo = 0
+        else:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if in_time(mid):
+                    hi = mid
+                else:
+                    lo = mid + 1
+        out.append(Suggestion("open_lanes", lanes=lo))
     window_min = inp.window_s / 60.0
     busy: list[str] = []
     spare: list[str] = []

@@ -19,12 +19,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from firmware_bridge.config import DEFAULT_PASSAGE_TIMEOUT_S
 from tickets.model import Direction
 
 log = logging.getLogger(__name__)
 
-#: default time a fan has to pass after an unlock (the gate's config may override it)
-DEFAULT_PASSAGE_TIMEOUT_S = 8.0
+__all__ = ["DEFAULT_PASSAGE_TIMEOUT_S"]  # re-exported: defined with the settings
 
 EVENT_KINDS = frozenset({
     "passage", "forced", "alarm", "alarm_cleared", "fault", "recovered", "tamper",

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.base import DEFAULT_PASSAGE_TIMEOUT_S, Indicator, TurnstileEvent
-from firmware_bridge.factory import BACKENDS, open_turnstile
-from tickets.errors import ConfigError
+from firmware_bridge.factory import BACKENDS, TurnstileConfigError, open_turnstile
 from tickets.model import Direction
 
 log = logging.getLogger(__name__)
@@ -60,9 +59,9 @@ def _load_config(args: argparse.Namespace) -> dict[str, Any]:
         try:
             loaded = json.loads(args.config.read_text())
         except (OSError, ValueError) as exc:
-            raise ConfigError("config", f"cannot read {args.config}: {exc}") from exc
+            raise TurnstileConfigError([("config", f"cannot read {args.config}: {exc}")]) from exc
         if not isinstance(loaded, dict):
-            raise ConfigError("config", f"{args.config} must hold a JSON object")
+            raise TurnstileConfigError([("config", f"{args.config} must hold a JSON object")])
         config.update(loaded.get("turnstile", loaded))
     if args.backend:
         config["backend"] = args.backend
@@ -104,7 +103,7 @@ def _test(args: argparse.Namespace) -> int:
     try:
         config = _load_config(args)
         result = asyncio.run(_run_test(config, Direction(args.direction), args.timeout))
-    except ConfigError as exc:
+    except TurnstileConfigError as exc:
         print(f"gatehouse turnstile test: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result))

@@ -30,35 +30,15 @@ from typing import Any
 from gpiozero import LED, Buzzer, DigitalInputDevice, DigitalOutputDevice, GPIOZeroError
 
 from firmware_bridge.base import Indicator, TurnstileBase
-from tickets.errors import ConfigError
+from firmware_bridge.config import (
+    GPIO_PINS,
+    GpioTurnstileConfig,
+    TurnstileConfigError,
+    turnstile_settings,
+)
 from tickets.model import Direction
 
 log = logging.getLogger(__name__)
-
-
-def _pin(config: Mapping[str, Any], key: str, required: bool = False) -> int | str | None:
-    value = config.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(key, "a GPIO pin is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(key, f"expected a pin number or name, got {value!r}")
-    return value
-
-
-def _seconds(config: Mapping[str, Any], key: str, default: float) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(key, f"expected a non-negative number of seconds, got {value!r}")
-    return float(value)
-
-
-def _choice(config: Mapping[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = config.get(key, default)
-    if value not in allowed:
-        raise ConfigError(key, f"expected one of {', '.join(allowed)}, got {value!r}")
-    return str(value)
 
 
 class GpioTurnstile(TurnstileBase):
@@ -66,25 +46,26 @@ class GpioTurnstile(TurnstileBase):
 
     def __init__(
         self,
-        config: Mapping[str, Any],
+        config: GpioTurnstileConfig | Mapping[str, Any],
         *,
         clock: Callable[[], float] = time.monotonic,
         pin_factory: Any = None,
     ) -> None:
         super().__init__(clock=clock)
-        self.relay_mode = _choice(config, "relay_mode", "pulse", ("pulse", "hold"))
-        self.pulse_s = _seconds(config, "pulse_s", 0.5)
-        self.debounce_s = _seconds(config, "debounce_s", 0.05)
-        self.beep_s = _seconds(config, "beep_s", 0.15)
-        self.blink_s = _seconds(config, "blink_s", 0.5)
-        self.sensor_kind = _choice(config, "sensor_kind", "rotation", ("rotation", "beam"))
-        self.manual_direction = Direction(
-            _choice(config, "manual_release_direction", "in", ("in", "out")))
-        relay_active_high = bool(config.get("relay_active_high", True))
-        sensor_pull_up = bool(config.get("sensor_active_low", True))
-        pins = {k: _pin(config, k, required=k in ("relay_in", "sensor_in")) for k in (
-            "relay_in", "relay_out", "sensor_in", "sensor_out", "fire_contact", "led_green",
-            "led_red", "buzzer", "manual_release", "tamper")}
+        settings = turnstile_settings(config)
+        if not isinstance(settings, GpioTurnstileConfig):
+            raise TurnstileConfigError([("backend", f"GpioTurnstile needs backend gpio, not {settings.backend}")])
+        self.settings = settings
+        self.relay_mode = settings.relay_mode
+        self.pulse_s = settings.pulse_s
+        self.debounce_s = settings.debounce_s
+        self.beep_s = settings.beep_s
+        self.blink_s = settings.blink_s
+        self.sensor_kind = settings.sensor_kind
+        self.manual_direction = Direction(settings.manual_release_direction)
+        relay_active_high = settings.relay_active_high
+        sensor_pull_up = settings.sensor_active_low
+        pins: dict[str, int | str | None] = {k: getattr(settings, k) for k in GPIO_PINS}
         self._devices: list[Any] = []
         try:
             def out(key: str) -> DigitalOutputDevice | None:
@@ -120,7 +101,7 @@ class GpioTurnstile(TurnstileBase):
             self.buzzer = self._make(Buzzer, pins["buzzer"], pin_factory)
         except GPIOZeroError as exc:
             self._close_devices()
-            raise ConfigError("gpio", f"cannot claim the configured pins: {exc}") from exc
+            raise TurnstileConfigError([("gpio", f"cannot claim the configured pins: {exc}")]) from exc
         self._last_edge: dict[object, float] = {}
         self._beam_broken_at: dict[Direction, float] = {}
         self._pulse_task: asyncio.Task[None] | None = None

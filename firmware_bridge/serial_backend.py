@@ -25,8 +25,8 @@ import serial
 
 from firmware_bridge import frames
 from firmware_bridge.base import Indicator, TurnstileBase
+from firmware_bridge.config import SerialTurnstileConfig, TurnstileConfigError, turnstile_settings
 from firmware_bridge.link import Completed, Connected, Failed, HostLink, LinkTimings, Lost, Received
-from tickets.errors import ConfigError
 from tickets.model import Direction
 
 log = logging.getLogger(__name__)
@@ -38,37 +38,24 @@ _IND_WIRE = {Indicator.IDLE: frames.IND_IDLE, Indicator.GREEN: frames.IND_GREEN,
              Indicator.EMERGENCY: frames.IND_EMERGENCY}
 
 
-def _number(config: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> Any:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(key, f"expected a non-negative number, got {value!r}")
-    if integer and not isinstance(value, int):
-        raise ConfigError(key, f"expected a whole number, got {value!r}")
-    return value
-
-
 class SerialTurnstile(TurnstileBase):
     """Turnstile behind a controller board that speaks the ``frames`` protocol."""
 
-    def __init__(self, config: Mapping[str, Any], *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: SerialTurnstileConfig | Mapping[str, Any], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(clock=clock)
-        port = config.get("port")
-        if not isinstance(port, str) or not port:
-            raise ConfigError("port", "a serial port path or URL is required")
-        self.port = port
-        self.baudrate = _number(config, "baudrate", 115200, integer=True)
+        settings = turnstile_settings(config)
+        if not isinstance(settings, SerialTurnstileConfig):
+            raise TurnstileConfigError([("backend", f"SerialTurnstile needs backend serial, not {settings.backend}")])
+        self.settings = settings
+        self.port = settings.port
+        self.baudrate = settings.baudrate
         self.timings = LinkTimings(
-            ack_timeout_s=float(_number(config, "ack_timeout_s", 0.2)),
-            max_retries=_number(config, "max_retries", 3, integer=True),
-            heartbeat_s=float(_number(config, "heartbeat_s", 0.5)),
-            silence_s=float(_number(config, "silence_s", 2.0)),
+            ack_timeout_s=settings.ack_timeout_s, max_retries=settings.max_retries,
+            heartbeat_s=settings.heartbeat_s, silence_s=settings.silence_s,
         )
-        if self.timings.ack_timeout_s <= 0 or self.timings.heartbeat_s <= 0:
-            raise ConfigError("ack_timeout_s", "link timings must be positive")
-        if self.timings.silence_s <= self.timings.heartbeat_s:
-            raise ConfigError("silence_s", "must be longer than heartbeat_s")
-        self.connect_timeout_s = float(_number(config, "connect_timeout_s", 3.0))
-        self.hold_s = float(_number(config, "hold_s", 0.0))
+        self.connect_timeout_s = settings.connect_timeout_s
+        self.hold_s = settings.hold_s
         # The link clock is always monotonic: protocol timers must not follow an injected
         # test clock that stands still.
         self._link_clock = time.monotonic
@@ -83,6 +70,7 @@ class SerialTurnstile(TurnstileBase):
         self.write_errors = 0
         self._open_failing = False
         self.controller_state: dict[str, Any] = {}
+        self._state_waiters: list[asyncio.Future[dict[str, Any]]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     async def _hw_start(self) -> None:
@@ -216,6 +204,9 @@ class SerialTurnstile(TurnstileBase):
             kind = payload[1]
             if kind == frames.PASS_EGRESS and not self._emergency:
                 self._spawn(self._enter_emergency("controller_egress"))
+            key = f"passages_{direction.value}"
+            if key in self.controller_state:  # mirror the controller's counter between queries
+                self.controller_state[key] = (self.controller_state[key] + 1) & 0xFFFF
             self._on_passage(direction, authorised=kind == frames.PASS_AUTHORISED,
                              detail="" if kind == frames.PASS_AUTHORISED else
                              ("forced" if kind == frames.PASS_FORCED else "emergency_egress"))
@@ -237,6 +228,10 @@ class SerialTurnstile(TurnstileBase):
                 "passages_in": (payload[1] << 8) | payload[2],
                 "passages_out": (payload[3] << 8) | payload[4],
             }
+            for waiter in self._state_waiters:
+                if not waiter.done():
+                    waiter.set_result(dict(self.controller_state))
+            self._state_waiters.clear()
             # Catch up on what happened while we could not hear it (ALARM frames given up,
             # or this agent restarted during an alarm).
             self._on_fire_contact(bool(flags & frames.FLAG_FIRE_OPEN))
@@ -275,6 +270,31 @@ class SerialTurnstile(TurnstileBase):
             # reconnect); a reset cannot be confirmed, so it is refused.
             return on
         return status == frames.STATUS_OK
+
+    def passage_count(self, direction: Direction) -> tuple[int, int] | None:
+        """``(controller boot id, passages it counted in direction)`` as last heard, or None.
+
+        The controller counts every turn of the arm (16 bits, from its boot). The gate notes
+        this at each unlock so that, after a crash, it can tell whether the admitted fan
+        went through (see ``gate_agent.passages``).
+        """
+        boot, key = self.link.boot_id, f"passages_{direction.value}"
+        if boot is None or key not in self.controller_state:
+            return None
+        return boot, int(self.controller_state[key])
+
+    async def query_state(self) -> dict[str, Any] | None:
+        """Ask the controller for its state now: flags and passage counters (None: no answer)."""
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._state_waiters.append(waiter)
+        if await self._command(frames.QUERY, b"") is None:
+            waiter.cancel()
+            return None
+        try:
+            state = await asyncio.wait_for(waiter, self.timings.ack_timeout_s * (self.timings.max_retries + 1))
+        except TimeoutError:
+            return None
+        return {**state, "boot_id": self.link.boot_id}
 
     def stats(self) -> dict[str, Any]:
         """Link health for the gate's status page: frame counters, retransmits, state."""

@@ -15,21 +15,28 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate_agent.config import GateConfig
+from gate_agent.files import private_dir
 from gate_agent.journal import Journal
 from gate_agent.lane import Decision, GateView, Lane
+from gate_agent.logs import gate_context, register_secret
 from gate_agent.manifest import ManifestStore, ManualResult, manual_admit
-from gate_agent.modes import Mode, ModeLadder, Transition
+from gate_agent.modes import NEVER_SYNCED, Mode, ModeLadder, Transition
+from gate_agent.passages import UnlockLog, close_quietly, resolve_pending
 from gate_agent.replica import Replica, ReplicaError, ReplicaReader
+from gate_agent.watchdog import SystemdNotifier, keepalive
 from tickets.entry import EntryKind, JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, GatePolicy, Scan
+from tickets.policy import record_passage
+
+if TYPE_CHECKING:
+    from gate_agent.status_server import ScreenSecurity
 
 log = logging.getLogger(__name__)
 
-NEVER_SYNCED = "replica never synced from the hub"
 
 #: how often the watchdog checks replica age and the like
 WATCHDOG_INTERVAL_S = 5.0
@@ -66,15 +73,46 @@ class GateAgent:
         self.backed_up_seq = 0
         self.sync_status: Callable[[], dict[str, Any]] | None = None
         self.sync_owner: Any = None
+        #: the staff screen's session and refusal counters, once its server is up
+        self.screen: ScreenSecurity | None = None
+        self.unlocks: UnlockLog | None = None
+        #: admits a crash had left without an outcome, resolved at this start
+        self.resolved_at_start: list[dict[str, Any]] = []
+        #: systemd's watchdog (a no-op unless run by systemd with Type=notify)
+        self.notifier = SystemdNotifier()
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        """Open the stores, resolve admits a crash left open, start the lane and its tasks.
+
+        If anything fails, what was already opened is closed again before the error
+        propagates: an open store keeps a worker thread that would keep the process alive
+        (a gate that neither runs nor exits, which systemd cannot restart).
+        """
+        # Every task started here (and every log line they write) names this gate.
+        with gate_context(self.config.gate_id):
+            try:
+                await self._start()
+            except BaseException:
+                await self._stop()
+                raise
+
+    async def _start(self) -> None:
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        # Pinged from the first moment: opening a large replica (its integrity check) or
+        # waiting for the controller's handshake must not look like a hung agent to systemd.
+        self._lane_tasks: list[asyncio.Task[Any]] = []
+        self._tasks.append(asyncio.create_task(
+            keepalive(self.notifier, healthy=lambda: not any(t.done() for t in self._lane_tasks),
+                      status=lambda: f"{self.ladder.mode}: {self.ladder.cause}" if self.ladder.cause
+                      else str(self.ladder.mode)),
+            name="systemd-watchdog"))
+        private_dir(cfg.data_dir)
         self.journal = await Journal.open(cfg.journal_path, cfg.gate_id, clock=self.clock)
         # The manifest has its own file so it survives a replica that cannot be trusted.
         self.manifest = await ManifestStore.open(cfg.data_dir / "manifest.sqlite3")
-        await self.manifest.restore_ticks(await self.journal.all_entries())
+        entries = await self.journal.all_entries()
+        await self.manifest.restore_ticks(entries)
         await self._open_replica()
         if self._turnstile is None:
             from firmware_bridge.factory import open_turnstile
@@ -85,6 +123,8 @@ class GateAgent:
 
             self._scanner = open_scanner(cfg.scanner, clock=self.clock)
         await self._stack.enter_async_context(self._turnstile)
+        if callable(getattr(self._turnstile, "passage_count", None)):
+            self.unlocks = await UnlockLog.open(cfg.lane_path)
         await self._stack.enter_async_context(self._scanner)
         self.lane = Lane(
             journal=self.journal,
@@ -97,17 +137,21 @@ class GateAgent:
             passage_timeout_s=cfg.passage_timeout_s,
             clock=self.clock,
             on_entry=self._entry_appended,
+            unlocks=self.unlocks,
         )
+        # Before the first scan: an admit a crash left open must not be decided twice.
+        await self._resolve_pending(entries)
         await self._transition(self.ladder.update(last_sync_at=self.last_sync_at))
-        self._tasks = [
+        self._lane_tasks = [
             asyncio.create_task(self._scan_loop(), name="scan-loop"),
             asyncio.create_task(self._turnstile_loop(), name="turnstile-events"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
+        self._tasks.extend(self._lane_tasks)
         if self._serve_status:
             import socket
 
-            from gate_agent.status_server import make_server
+            from gate_agent.status_server import ScreenSecurity, make_server, write_session_file
 
             try:
                 sock = socket.create_server((cfg.status_host, cfg.status_port), reuse_port=False)
@@ -116,7 +160,10 @@ class GateAgent:
                 log.error("status server cannot bind %s:%s (%s); continuing without it",
                           cfg.status_host, cfg.status_port, exc)
             else:
-                self.status_server = make_server(self, cfg.status_host, cfg.status_port)
+                self.screen = ScreenSecurity(bind_host=cfg.status_host, port=sock.getsockname()[1])
+                register_secret(self.screen.session)
+                write_session_file(cfg.data_dir, self.screen.session)
+                self.status_server = make_server(self, cfg.status_host, cfg.status_port, self.screen)
                 self._tasks.append(asyncio.create_task(self.status_server.serve(sockets=[sock]), name="status-server"))
                 self._status_socket = sock
 
@@ -130,6 +177,10 @@ class GateAgent:
         return f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        with gate_context(self.config.gate_id):
+            await self._stop()
+
+    async def _stop(self) -> None:
         server = getattr(self, "status_server", None)
         if server is not None:
             server.should_exit = True
@@ -147,6 +198,30 @@ class GateAgent:
             await self.manifest.close()
         if self.journal is not None:
             await self.journal.close()
+        await close_quietly(self.unlocks)
+
+    async def _resolve_pending(self, entries: list[JournalEntry]) -> None:
+        """Journal an outcome for every admit whose passage the last run never recorded
+        (see :mod:`gate_agent.passages`); a counted passage also updates the entry state."""
+        assert self.journal is not None
+        done = await resolve_pending(entries=entries, notes=await self.unlocks.notes() if self.unlocks else [],
+                                     turnstile=self._turnstile, append=self.journal.append,
+                                     mode=str(self.ladder.mode), cursor=self.cursor())
+        if not done:
+            return
+        for outcome, entry in done:
+            self._entry_appended(entry)
+            a = outcome.admit
+            self.resolved_at_start.append({"seq": a.seq, "ticket": a.ticket_number or a.ticket_id,
+                                           "passed": outcome.passed, "detail": outcome.detail})
+            if outcome.passed and a.ticket_id is not None and self.reader is not None and self.replica is not None:
+                state = record_passage(self.reader.entry_state(a.ticket_id), Direction(a.direction), a.at)
+                await self.replica.put_entry_states({a.ticket_id: state}, journal_seq=entry.seq)
+        if any(not o.passed for o, _ in done):
+            await self._turnstile.lock()  # type: ignore[union-attr]
+        await self.journal_event("pending_admits_resolved",
+                                 f"{len(done)} admit(s) left open by a restart: "
+                                 f"{sum(o.passed for o, _ in done)} passed, {sum(not o.passed for o, _ in done)} not passed")
 
     async def _open_replica(self) -> None:
         try:
@@ -185,6 +260,7 @@ class GateAgent:
             entry_policies=self.reader.policies(),
             allow_admit_on_signature=meta.get("allow_admit_on_signature", "1") == "1",
             closed=self.ladder.mode is Mode.CLOSED,
+            pretix=self.reader.pretix(),
         )
 
     def policy(self) -> GatePolicy:
@@ -272,13 +348,25 @@ class GateAgent:
             await self._transition(self.ladder.update(replica_untrusted=""))
 
     # --- modes and events -----------------------------------------------------------------
-    async def synced(self) -> None:
-        """The replica just took data from the hub: it is current as of now."""
+    async def synced(self, *, hub_connected: bool | None = None) -> None:
+        """The replica just took data from the hub: it is current as of now.
+
+        ``hub_connected=True`` when a whole snapshot has just arrived: the link is live, and
+        saying so in the same step lets a new gate go MANIFEST → ONLINE in one transition
+        (not through OFFLINE while the link's own "online" is a moment behind).
+        """
         self.last_sync_at = self.clock()
-        self.ladder.update(last_sync_at=self.last_sync_at)
+        changes: dict[str, object] = {"last_sync_at": self.last_sync_at}
+        if hub_connected is not None:
+            changes["hub_connected"] = hub_connected
         if self.ladder.facts.replica_untrusted == NEVER_SYNCED:
-            await self._transition(self.ladder.update(replica_untrusted=""))
+            changes["replica_untrusted"] = ""
+        await self._transition(self.ladder.update(**changes))
         await self.check_replica_age()
+
+    async def set_hub_refused(self, reason: str) -> None:
+        """The hub refuses this gate's token (``reason`` for the staff screen), or no longer does."""
+        await self._transition(self.ladder.update(hub_refused=reason))
 
     async def set_hub_connected(self, connected: bool) -> None:
         await self._transition(self.ladder.update(hub_connected=connected))
@@ -305,7 +393,7 @@ class GateAgent:
     async def _transition(self, t: Transition | None) -> None:
         if t is None:
             return
-        log.warning("mode %s → %s (%s)", t.old, t.new, t.cause)
+        log.log(logging.WARNING if t.warn else logging.INFO, "mode %s → %s (%s)", t.old, t.new, t.cause)
         if t.new is Mode.EMERGENCY and self._turnstile is not None and self.lane is not None:
             # Free egress first: people leaving matters more than the record of it.
             await self._turnstile.set_emergency(True, t.cause)
@@ -338,14 +426,17 @@ class GateAgent:
 
     async def status(self) -> dict[str, Any]:
         journal = self.journal
-        backlog = await journal.backlog() if journal is not None else None
+        # One reading of the last seq for both keys: an entry appended while the acked seq is
+        # read must not make the backlog and the last seq disagree.
+        last_seq = journal.last_seq if journal is not None else None
+        backlog = last_seq - await journal.acked_seq() if journal is not None and last_seq is not None else None
         turnstile = self._turnstile
         return {
             "gate_id": self.config.gate_id,
             "mode": str(self.ladder.mode),
             "mode_cause": self.ladder.cause,
             "cursor": self.cursor(),
-            "journal_last_seq": journal.last_seq if journal is not None else None,
+            "journal_last_seq": last_seq,
             "backlog": backlog,
             "last_sync_at": self.last_sync_at,
             "hub_connected": self.ladder.facts.hub_connected,
@@ -355,4 +446,6 @@ class GateAgent:
             "uptime_s": round(self.clock() - self.started_at, 1),
             "sync": self.sync_status() if self.sync_status is not None else {"state": "not enrolled"},
             "manifest": await self._manifest_status(),
+            "screen": self.screen.status() if self.screen is not None else {},
+            "resolved_at_start": self.resolved_at_start,
         }

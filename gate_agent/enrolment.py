@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from gate_agent.files import private_dir, write_private
 from gate_agent.replica import Replica
 from sync import messages as m
 from tickets.keys import KeyRing
@@ -44,16 +44,11 @@ def enroll(hub_url: str, token: str, data_dir: Path, ca_file: Path | None = None
 
 
 def save_enrolment(data_dir: Path, hub_url: str, body: dict[str, Any]) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "gate-credentials.json"
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"gate_id": body["gate_id"], "token": body["token"], "hub_url": hub_url}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    (data_dir / "event.json").write_text(json.dumps(body["event"], indent=2), encoding="utf-8")
+    """Write the gate's credentials (owner-only, atomically) and the event it joined."""
+    private_dir(data_dir)
+    path = write_private(data_dir / "gate-credentials.json",
+                         json.dumps({"gate_id": body["gate_id"], "token": body["token"], "hub_url": hub_url}))
+    write_private(data_dir / "event.json", json.dumps(body["event"], indent=2))
     return path
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosqlite
 
+from gate_agent.files import private_file
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.errors import GatehouseError
 
@@ -74,8 +75,7 @@ class Journal:
 
     @classmethod
     async def open(cls, path: Path, gate_id: str, *, clock: Callable[[], float] = time.time) -> Journal:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_file(Path(path))  # every scanned credential is in here
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             await db.execute("PRAGMA journal_mode=WAL")

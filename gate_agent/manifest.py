@@ -34,6 +34,7 @@ from typing import Any
 
 import aiosqlite
 
+from gate_agent.files import private_file
 from gate_agent.journal import Journal
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.errors import GatehouseError
@@ -212,6 +213,7 @@ class ManifestStore:
 
     @classmethod
     async def _open(cls, path: Path) -> ManifestStore:
+        private_file(path)  # holds steward PIN hashes and fans' names
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             await db.execute("PRAGMA journal_mode=WAL")

@@ -119,6 +119,10 @@ class ManifestSync:
         else:
             self._online.clear()
 
+    def kick(self) -> None:
+        """Fetch now (the hub said the stewards or the manifest changed)."""
+        self._kick.set()
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="manifest-sync")

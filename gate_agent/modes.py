@@ -13,6 +13,12 @@ MANIFEST    the replica cannot be trusted (schema mismatch, failed integrity
 OFFLINE     the hub is unreachable or speaks no common protocol version
 ONLINE      connected to the hub with a current replica
 =========== =================================================================
+
+Each transition says whether it deserves a WARNING (``Transition.warn``): a real
+degradation does, and so does every step out of one until the gate is ONLINE again (so a
+warned outage always has its end in the log). The steps a healthy gate takes at start-up —
+a new or rebuilt replica waiting in MANIFEST for the hub's first snapshot, then ONLINE —
+and other improvements are INFO.
 """
 from __future__ import annotations
 
@@ -28,6 +34,14 @@ class Mode(StrEnum):
     CLOSED = "CLOSED"
 
 
+#: how far each mode is from normal service: a step up this scale is a degradation
+SERVICE_LOSS = {Mode.ONLINE: 0, Mode.OFFLINE: 1, Mode.MANIFEST: 2, Mode.CLOSED: 3, Mode.EMERGENCY: 4}
+#: a replica made at enrolment (or by rebuild-replica) waits for the hub's first snapshot
+NEVER_SYNCED = "replica never synced from the hub"
+#: causes that are expected steps of a healthy start, not degradations
+EXPECTED_CAUSES = frozenset({NEVER_SYNCED})
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     hub_connected: bool = False
@@ -39,6 +53,8 @@ class Facts:
     alarm: bool = False  # fire contact open right now
     emergency_latched: str = ""  # cause; stays until reset even when the alarm clears
     last_sync_at: float | None = None
+    #: why the hub refuses this gate (e.g. it does not know it: re-enrol), or "" when it does not
+    hub_refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +62,8 @@ class Transition:
     old: Mode
     new: Mode
     cause: str
+    #: a real degradation, or a step out of one: log (and show) it as a WARNING, not INFO
+    warn: bool = False
 
 
 def mode_of(f: Facts) -> tuple[Mode, str]:
@@ -61,7 +79,7 @@ def mode_of(f: Facts) -> tuple[Mode, str]:
     if f.staff_manifest:
         return Mode.MANIFEST, "staff command"
     if not f.hub_connected:
-        return Mode.OFFLINE, "hub unreachable"
+        return Mode.OFFLINE, f"hub refuses this gate: {f.hub_refused}" if f.hub_refused else "hub unreachable"
     return Mode.ONLINE, "connected"
 
 
@@ -70,6 +88,8 @@ class ModeLadder:
     facts: Facts = field(default_factory=Facts)
     mode: Mode = Mode.OFFLINE
     cause: str = "starting"
+    #: a warned degradation is still open (cleared once ONLINE again)
+    degraded: bool = False
 
     def update(self, **changes: object) -> Transition | None:
         """Change facts; return the transition if the mode changed."""
@@ -81,7 +101,14 @@ class ModeLadder:
         if new is self.mode:
             self.cause = cause
             return None
-        t = Transition(self.mode, new, cause)
+        worse = SERVICE_LOSS[new] > SERVICE_LOSS[self.mode]
+        if worse and cause not in EXPECTED_CAUSES:
+            warn = self.degraded = True
+        else:
+            warn = self.degraded  # a step out of a warned degradation closes it in the log
+            if new is Mode.ONLINE:
+                self.degraded = False
+        t = Transition(self.mode, new, cause, warn)
         self.mode, self.cause = new, cause
         return t
 

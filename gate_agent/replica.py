@@ -23,6 +23,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -32,12 +33,16 @@ from typing import Any
 
 import aiosqlite
 
+from gate_agent.files import private_file
 from tickets.errors import GatehouseError
 from tickets.keys import KeyRing
 from tickets.model import EntryState, TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryKind, EntryPolicy, Passback
+from tickets.pretix import PretixEvent
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
+
+log = logging.getLogger(__name__)
 
 
 class ReplicaError(GatehouseError, RuntimeError):
@@ -90,8 +95,22 @@ _V2 = """
 CREATE TABLE revoked (ticket_id INTEGER PRIMARY KEY, status TEXT NOT NULL, serial INTEGER NOT NULL, at REAL NOT NULL);
 """
 
+# v3: a ticket's barcode is looked up by its keyed digest (tickets.barcode); the gate never
+# holds the barcode itself. Not unique: a revoked row may share a key with a valid one, and
+# the lookup then takes the revoked one.
+_V3 = """
+ALTER TABLE tickets ADD COLUMN barcode_key BLOB;
+CREATE INDEX tickets_barcode_key ON tickets(barcode_key) WHERE barcode_key IS NOT NULL;
+"""
+
+# v4: each entry state remembers the hub change seq of the last entry event folded in, so an
+# event the gate already holds (from a snapshot page read after it) is never applied twice.
+_V4 = """
+ALTER TABLE entry_state ADD COLUMN state_seq INTEGER NOT NULL DEFAULT 0;
+"""
+
 #: MIGRATIONS[n] takes a file at version n to n+1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,23 +124,25 @@ class ReplicaInfo:
 
 def record_to_row(r: TicketRecord) -> tuple[Any, ...]:
     return (r.ticket_id, r.number, r.zone_id, r.policy_id, r.valid_from, r.valid_until, r.serial,
-            str(r.status), r.rotating_secret, r.holder, r.seat)
+            str(r.status), r.rotating_secret, r.holder, r.seat, r.barcode_key)
 
 
 def row_to_record(row: tuple[Any, ...]) -> TicketRecord:
     return TicketRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], TicketStatus(row[7]),
-                        row[8], row[9], row[10])
+                        row[8], row[9], row[10], row[11])
 
 
 def record_from_wire(d: Mapping[str, Any]) -> TicketRecord:
-    """A ticket row as sync carries it (``rotating_secret`` base64 or null)."""
+    """A ticket row as sync carries it (``rotating_secret`` base64, ``barcode_key`` hex, or null)."""
     secret = d.get("rotating_secret")
+    key = d.get("barcode_key")
     return TicketRecord(
         ticket_id=int(d["ticket_id"]), number=str(d["number"]), zone_id=int(d["zone_id"]),
         policy_id=int(d["policy_id"]), valid_from=float(d["valid_from"]), valid_until=float(d["valid_until"]),
         serial=int(d.get("serial", 0)), status=TicketStatus(d.get("status", "valid")),
         rotating_secret=base64.b64decode(secret) if secret else None,
         holder=str(d.get("holder", "")), seat=str(d.get("seat", "")),
+        barcode_key=bytes.fromhex(key) if key else None,
     )
 
 
@@ -130,12 +151,19 @@ def record_to_wire(r: TicketRecord) -> dict[str, Any]:
         "ticket_id": r.ticket_id, "number": r.number, "zone_id": r.zone_id, "policy_id": r.policy_id,
         "valid_from": r.valid_from, "valid_until": r.valid_until, "serial": r.serial, "status": str(r.status),
         "rotating_secret": base64.b64encode(r.rotating_secret).decode() if r.rotating_secret else None,
-        "holder": r.holder, "seat": r.seat,
+        "holder": r.holder, "seat": r.seat, "barcode_key": r.barcode_key.hex() if r.barcode_key else None,
     }
 
 
-_TICKET_COLS = "ticket_id, number, zone_id, policy_id, valid_from, valid_until, serial, status, rotating_secret, holder, seat"
-_UPSERT_TICKET = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_TICKET_COLS = ("ticket_id, number, zone_id, policy_id, valid_from, valid_until, serial, status, rotating_secret, "
+                "holder, seat, barcode_key")
+_UPSERT_TICKET = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+# Rows of the shape before barcode keys (11 columns), still accepted by bulk_load.
+_UPSERT_TICKET_NO_KEY = ("INSERT OR REPLACE INTO tickets (ticket_id, number, zone_id, policy_id, valid_from, "
+                         "valid_until, serial, status, rotating_secret, holder, seat) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_UPSERT_STATE_SEQ = (
+    "INSERT OR REPLACE INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at, state_seq) "
+    "VALUES (?,?,?,?,?,?)")
 
 
 class Replica:
@@ -150,8 +178,7 @@ class Replica:
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Replica:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_file(Path(path))  # holds rotating-code secrets
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
@@ -223,11 +250,18 @@ class Replica:
         zones: Iterable[Zone],
         policies: Iterable[EntryPolicy],
         allow_admit_on_signature: bool = True,
+        pretix: PretixEvent | None = None,
     ) -> None:
+        """Store the event the hub serves. ``pretix``: keys and product mapping for pretix
+        signed tickets (kept as its wire form in ``meta``; None removes it)."""
         async with self._tx:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 await self._set_meta_in_tx({"event_id": event_id, "allow_admit_on_signature": int(allow_admit_on_signature)})
+                if pretix is None:
+                    await self._db.execute("DELETE FROM meta WHERE key = 'pretix'")
+                else:
+                    await self._set_meta_in_tx({"pretix": json.dumps(pretix.to_wire(), sort_keys=True)})
                 await self._db.execute("DELETE FROM keys")
                 await self._db.executemany(
                     "INSERT INTO keys(key_id, ed25519) VALUES (?, ?)",
@@ -258,7 +292,8 @@ class Replica:
     async def apply_tickets(self, records: Iterable[TicketRecord], *, cursor: int | None = None,
                             now: float | None = None, from_snapshot: bool = True,
                             zones: Iterable[Zone] | None = None, policies: Iterable[EntryPolicy] | None = None,
-                            meta: Mapping[str, object] | None = None) -> int:
+                            meta: Mapping[str, object] | None = None,
+                            entry_states: Mapping[int, tuple[EntryState, int]] | None = None) -> int:
         """Upsert ticket rows (a snapshot page or a delta), zones and policies in one transaction.
 
         Revocations are remembered as tombstones. From a **snapshot** (what a hub restored
@@ -266,6 +301,9 @@ class Replica:
         *higher* serial (a fresh credential). A **delta** is newer than anything the gate
         knows by construction, so a valid row in a delta is a deliberate reinstatement and
         clears the tombstone.
+
+        ``entry_states`` (ticket id -> (state, state_seq)) are stored in the same transaction:
+        the hub's entry state from a snapshot, or entry events from other gates.
         """
         now = time.time() if now is None else now
         rows = list(records)
@@ -302,6 +340,10 @@ class Replica:
                         [(p.policy_id, p.name, str(p.kind), str(p.passback), p.passback_wait_s, p.max_entries)
                          for p in policies],
                     )
+                if entry_states:
+                    await self._db.executemany(_UPSERT_STATE_SEQ, [
+                        (tid, st.entries, int(st.inside), st.last_entry_at, st.last_exit_at, seq)
+                        for tid, (st, seq) in entry_states.items()])
                 values: dict[str, object] = {"synced_at": now, **(meta or {})}
                 if cursor is not None:
                     values["cursor"] = cursor
@@ -314,7 +356,8 @@ class Replica:
 
     async def bulk_load(self, rows: Iterable[tuple[Any, ...]], *, batch: int = 50_000,
                         progress: Callable[[int], Awaitable[None] | None] | None = None) -> int:
-        """Load raw ticket rows (the :func:`record_to_row` shape) fast: for building test replicas."""
+        """Load raw ticket rows (the :func:`record_to_row` shape, or the same without the last
+        column, ``barcode_key``) fast: for building test replicas."""
         total = 0
         chunk: list[tuple[Any, ...]] = []
         for row in rows:
@@ -332,7 +375,7 @@ class Replica:
         async with self._tx:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
-                await self._db.executemany(_UPSERT_TICKET, chunk)
+                await self._db.executemany(_UPSERT_TICKET if len(chunk[0]) == 12 else _UPSERT_TICKET_NO_KEY, chunk)
                 await self._db.execute("COMMIT")
             except BaseException:
                 await _rollback(self._db)
@@ -346,8 +389,10 @@ class Replica:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 await self._db.executemany(
-                    "INSERT OR REPLACE INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
-                    "VALUES (?,?,?,?,?)",
+                    "INSERT INTO entry_state(ticket_id, entries, inside, last_entry_at, last_exit_at) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT(ticket_id) DO UPDATE SET entries = excluded.entries, "
+                    "inside = excluded.inside, last_entry_at = excluded.last_entry_at, "
+                    "last_exit_at = excluded.last_exit_at",
                     [(tid, s.entries, int(s.inside), s.last_entry_at, s.last_exit_at) for tid, s in states.items()],
                 )
                 if journal_seq is not None:
@@ -385,6 +430,9 @@ class ReplicaReader:
         self._conn.execute("PRAGMA query_only=1")
         self._by_id = f"SELECT {_TICKET_COLS} FROM tickets WHERE ticket_id = ?"
         self._by_number = f"SELECT {_TICKET_COLS} FROM tickets WHERE number = ? LIMIT 1"
+        # Revoked or superseded first: if two rows ever share a key, never admit on the valid one.
+        self._by_barcode_key = (f"SELECT {_TICKET_COLS} FROM tickets WHERE barcode_key = ? "
+                                "ORDER BY status = 'valid' LIMIT 1")
 
     def close(self) -> None:
         self._conn.close()
@@ -397,6 +445,17 @@ class ReplicaReader:
 
     def ticket_by_number(self, number: str) -> TicketRecord | None:
         row = self._conn.execute(self._by_number, (number,)).fetchone()
+        return None if row is None else row_to_record(row)
+
+    def entry_state_seq(self, ticket_id: int) -> int:
+        """The hub change seq of the last entry event folded into this ticket's state (0: none)."""
+        if not 0 <= ticket_id < 2**63:
+            return 0
+        row = self._conn.execute("SELECT state_seq FROM entry_state WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def ticket_by_barcode_key(self, key: bytes) -> TicketRecord | None:
+        row = self._conn.execute(self._by_barcode_key, (key,)).fetchone()
         return None if row is None else row_to_record(row)
 
     def entry_state(self, ticket_id: int) -> EntryState:
@@ -419,6 +478,22 @@ class ReplicaReader:
     def zones(self) -> dict[int, Zone]:
         rows = self._conn.execute("SELECT zone_id, name, gates, capacity FROM zones").fetchall()
         return {r[0]: Zone(r[0], r[1], frozenset(json.loads(r[2])), r[3]) for r in rows}
+
+    def pretix(self) -> PretixEvent | None:
+        """The event's pretix keys and product mapping, if the hub sent any.
+
+        The stored form was checked when stored, so only a damaged file fails to parse: that
+        is logged, and the gate decides without it (pretix signed tickets not yet in the
+        replica are then refused UNKNOWN, never admitted blind).
+        """
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'pretix'").fetchone()
+        if row is None:
+            return None
+        try:
+            return PretixEvent.from_wire(json.loads(row[0]))
+        except (ValueError, TypeError) as exc:
+            log.error("replica's pretix event info is unreadable (%s); pretix signatures not accepted", exc)
+            return None
 
     def policies(self) -> dict[int, EntryPolicy]:
         rows = self._conn.execute(

@@ -15,15 +15,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gate_agent.files import tighten
+from gate_agent.logs import gate_context, register_secret
 from gate_agent.manifest_sync import RETRY_S, ManifestSync
 from sync import messages as m
 from sync.backend import HelloFacts
 from sync.gate_client import GateClient, backoff
-from sync.merge import merge_ticket
+from sync.merge import merge_state, merge_ticket
 from tickets.entry import JournalEntry
 from tickets.keys import KeyRing
 from tickets.model import Direction, EntryState, TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryPolicy, record_passage
+from tickets.pretix import PretixEvent
 
 if TYPE_CHECKING:
     from gate_agent.agent import GateAgent
@@ -42,6 +45,7 @@ class GateCredentials:
     @classmethod
     def load(cls, path: Path) -> GateCredentials | None:
         try:
+            tighten(path)  # the token: owner-only, even if copied over by hand
             d = json.loads(path.read_text(encoding="utf-8"))
             return cls(str(d["gate_id"]), str(d["token"]), str(d["hub_url"]))
         except FileNotFoundError:
@@ -69,6 +73,10 @@ class AgentSyncOwner:
         self.snapshot_progress: tuple[int, int] | None = None
         #: called with every link state (``online``, ``offline``, …), e.g. by the manifest puller
         self.state_listeners: list[Callable[[str], None]] = []
+        #: called with commands the owner passes on (``refresh_manifest``: the manifest puller)
+        self.command_listeners: list[Callable[[str], None]] = []
+        #: why the hub refused this gate, if it did (shown on the staff screen)
+        self.refusal: str | None = None
 
     # --- facts -------------------------------------------------------------------------
     async def hello_facts(self) -> HelloFacts:
@@ -76,8 +84,9 @@ class AgentSyncOwner:
         assert journal is not None
         replica = self.agent.replica
         epoch = await replica.get_meta("hub_epoch") if replica is not None else None
+        token = await replica.get_meta("cursor_token") if replica is not None else None
         return HelloFacts(cursor=self.agent.cursor(), acked_high_water=await journal.acked_seq(),
-                          journal_seq=journal.last_seq, hub_epoch=epoch)
+                          journal_seq=journal.last_seq, hub_epoch=epoch, cursor_token=token or None)
 
     async def journal_after(self, seq: int, limit: int) -> list[JournalEntry]:
         assert self.agent.journal is not None
@@ -93,10 +102,13 @@ class AgentSyncOwner:
             keyring = KeyRing.from_list(event.get("keys", []))
             zones = [m.zone_from_wire(z) for z in event.get("zones", [])]
             policies = [m.policy_from_wire(p) for p in event.get("policies", [])]
+            pretix = PretixEvent.from_wire(event["pretix"]) if event.get("pretix") is not None else None
             await replica.set_event(event_id=int(event["event_id"]), keyring=keyring, zones=zones, policies=policies,
-                                    allow_admit_on_signature=bool(event.get("allow_admit_on_signature", True)))
-        except Exception:
+                                    allow_admit_on_signature=bool(event.get("allow_admit_on_signature", True)),
+                                    pretix=pretix)
+        except Exception as exc:
             log.exception("event info from the hub is unusable; keeping the replica's")
+            await self.agent.journal_event("event_info_refused", f"{type(exc).__name__}: {exc}"[:300])
             return
         self.agent.reload_policy()
 
@@ -105,29 +117,40 @@ class AgentSyncOwner:
         self.snapshot_progress = (0, total_rows)
 
     async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
-                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
+                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int,
+                                   states: Sequence[m.TicketState | None] = ()) -> None:
         replica, reader = self.agent.replica, self.agent.reader
         if replica is None or reader is None:
             return
         merged = [merge_ticket(reader.ticket_by_id(r.ticket_id), r, from_snapshot=True) for r in rows]
-        await replica.apply_tickets(merged, from_snapshot=True, zones=zones or None, policies=policies or None)
+        entry_states: dict[int, tuple[EntryState, int]] = {}
+        for r, st in zip(rows, states, strict=False):
+            if st is None:
+                continue
+            hub_state = EntryState(st.entries, st.inside, st.last_entry_at, st.last_exit_at)
+            entry_states[r.ticket_id] = (merge_state(reader.entry_state(r.ticket_id), hub_state),
+                                         max(st.state_seq, reader.entry_state_seq(r.ticket_id)))
+        await replica.apply_tickets(merged, from_snapshot=True, zones=zones or None, policies=policies or None,
+                                    entry_states=entry_states)
         self.snapshot_progress = (done_rows, total_rows)
 
-    async def snapshot_finished(self, cursor: int) -> None:
+    async def snapshot_finished(self, cursor: int, token: str | None = None) -> None:
         if self.agent.replica is None:
             return
-        await self.agent.replica.apply_tickets([], cursor=cursor)
+        await self.agent.replica.apply_tickets([], cursor=cursor, meta={"cursor_token": token or ""})
         self.snapshot_progress = None
         self.agent.reload_policy()
-        await self.agent.synced()
+        # The whole snapshot came over a live link: connected and current in one step.
+        await self.agent.synced(hub_connected=True)
 
-    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int) -> None:
+    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int, token: str | None = None) -> None:
         replica, reader = self.agent.replica, self.agent.reader
         if replica is None or reader is None:
             return
         tickets: dict[int, TicketRecord] = {}
         zones: list[Zone] = []
         policies: list[EntryPolicy] = []
+        states: dict[int, tuple[EntryState, int]] = {}
 
         def current(tid: int) -> TicketRecord | None:
             return tickets.get(tid) or reader.ticket_by_id(tid)
@@ -150,8 +173,15 @@ class AgentSyncOwner:
                 zones.append(c.zone)
             elif isinstance(c, m.PolicyChange):
                 policies.append(c.policy)
+            elif isinstance(c, m.EntryEvent):
+                state, seq = states.get(c.ticket_id) or (reader.entry_state(c.ticket_id),
+                                                         reader.entry_state_seq(c.ticket_id))
+                if c.seq <= seq or c.gate_id == self.agent.config.gate_id:
+                    continue  # already folded in (a snapshot page read after it), or our own
+                states[c.ticket_id] = (apply_entry_event(state, c), c.seq)
         await replica.apply_tickets(tickets.values(), cursor=cursor, from_snapshot=False,
-                                    zones=zones or None, policies=policies or None)
+                                    zones=zones or None, policies=policies or None, entry_states=states,
+                                    meta={"cursor_token": token or ""})
         if zones or policies:
             self.agent.reload_policy()
         await self.agent.synced()
@@ -196,6 +226,9 @@ class AgentSyncOwner:
             await self.agent.set_closed(reason or "closed by the control room")
         elif name == "open":
             await self.agent.set_closed("")
+        elif name == "refresh_manifest":
+            for listener in self.command_listeners:
+                listener(name)
         else:
             log.warning("command %r not handled by this gate", name)
 
@@ -209,7 +242,24 @@ class AgentSyncOwner:
             return
         if state == "incompatible":
             await self.agent.journal_event("hub_incompatible", detail)
+        if state == "refused":
+            if detail != self.refusal:
+                log.error("the hub refuses this gate: %s", detail)
+                await self.agent.journal_event("hub_refused", detail)
+                self.refusal = detail
+                await self.agent.set_hub_refused(detail)
+        elif state == "online" and self.refusal is not None:
+            self.refusal = None
+            await self.agent.set_hub_refused("")
         await self.agent.set_hub_connected(state == "online")
+
+
+def apply_entry_event(state: EntryState, ev: m.EntryEvent) -> EntryState:
+    """Another gate's admit, exit or not-passed applied to what this gate knows of a ticket."""
+    if ev.not_passed:
+        # the admit did not pass the turnstile: the ticket is as before it (valid again)
+        return EntryState(max(0, state.entries - 1), False, state.last_entry_at, state.last_exit_at)
+    return record_passage(state, Direction.OUT if ev.direction == "out" else Direction.IN, ev.at)
 
 
 def _placeholder(ticket_id: int) -> TicketRecord:
@@ -242,10 +292,17 @@ async def attach_sync(agent: GateAgent, *, credentials: GateCredentials | None =
     Also starts the manifest puller (:class:`gate_agent.manifest_sync.ManifestSync`), driven
     by the link's state; :meth:`SyncLink.close` stops both.
     """
+    with gate_context(agent.config.gate_id):  # the link's tasks and log lines name this gate
+        return _attach(agent, credentials, reconnect_delays, manifest_retry_s)
+
+
+def _attach(agent: GateAgent, credentials: GateCredentials | None, reconnect_delays: Any,
+            manifest_retry_s: float | None) -> SyncLink | None:
     creds = credentials or GateCredentials.load(agent.config.credentials_path)
     if creds is None:
         log.warning("gate %s is not enrolled: running OFFLINE (run `gatehouse gate enroll`)", agent.config.gate_id)
         return None
+    register_secret(creds.token)  # never in a log line, whatever logs it (websockets at -vv)
     url = ws_url(agent.config.hub_url or creds.hub_url)
     owner = AgentSyncOwner(agent)
     from sync.session import SessionConfig
@@ -265,6 +322,7 @@ async def attach_sync(agent: GateAgent, *, credentials: GateCredentials | None =
                               refresh_s=agent.config.manifest_refresh_s,
                               retry_s=manifest_retry_s if manifest_retry_s is not None else RETRY_S)
         owner.state_listeners.append(puller.on_state)
+        owner.command_listeners.append(lambda _name: puller.kick())
         puller.start()
     task = asyncio.create_task(client.run(), name="sync-client")
     return SyncLink(client, task, puller)

@@ -29,7 +29,18 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: third-party modules each install extra brings (pyproject ``[project.optional-dependencies]``)
+EXTRAS: dict[str, str] = {
+    "fastapi": "hub", "uvicorn": "hub", "sqlalchemy": "hub", "alembic": "hub", "psycopg": "hub",
+    "fpdf": "hub", "jinja2": "hub", "prometheus_client": "hub", "multipart": "hub",
+    "cv2": "camera", "pyzbar": "camera", "zxingcpp": "camera", "numpy": "camera",
+    "gpiozero": "gate", "serial": "gate", "aiosqlite": "gate", "websockets": "gate", "sdnotify": "gate",
+}
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only the group named in ``argv`` is imported (a gate never
+    loads the hub's web stack to enrol, and ``--help`` lists every group without importing any)."""
     parser = argparse.ArgumentParser(
         prog="gatehouse",
         description=(
@@ -43,28 +54,55 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lang", default=None, metavar="LANG",
                         help=f"language of messages: en, zh-Hans, ru, kk (default: ${i18n.ENV_VAR}, then the locale)")
     sub = parser.add_subparsers(dest="group", metavar="GROUP")
+    chosen = _chosen_group(argv if argv is not None else sys.argv[1:])
     for name, module_name, help_text in GROUPS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name != chosen:
+            continue
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:  # a role not installed on this machine
-            p = sub.add_parser(name, help=f"{help_text} [unavailable: {exc}]")
-            p.set_defaults(func=_unavailable(name, exc))
+        except ModuleNotFoundError as exc:
+            extra = EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise  # a broken install of our own code is a bug, never "unavailable"
+            p.set_defaults(func=_unavailable(name, extra, exc))
             continue
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        module.register(p)
+        if name == "bench":
+            module.register(p, list(argv if argv is not None else sys.argv[1:]))
+        else:
+            module.register(p)
     return parser
 
 
-def _unavailable(name: str, exc: Exception):  # type: ignore[no-untyped-def]
+#: top-level options that take a value as the next argument (``--lang ru hub …``)
+_VALUE_OPTIONS = frozenset({"--lang"})
+
+
+def _chosen_group(argv: Sequence[str]) -> str | None:
+    groups = {g for g, _m, _h in GROUPS}
+    args = iter(argv)
+    for arg in args:
+        if arg in groups:
+            return arg
+        if arg in _VALUE_OPTIONS:
+            next(args, None)
+            continue
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def _unavailable(name: str, extra: str, exc: ModuleNotFoundError):  # type: ignore[no-untyped-def]
     def run(_args: argparse.Namespace) -> int:
-        print(_("gatehouse {group}: not available on this install: {error}", group=name, error=exc), file=sys.stderr)
+        print(_("gatehouse {group}: not installed on this machine ({module} is missing); install the role with:"
+                " pip install 'gatehouse[{extra}]'", group=name, module=exc.name, extra=extra), file=sys.stderr)
         return 2
 
     return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         i18n.use(i18n.from_env(args.lang))
@@ -72,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gatehouse: {exc}", file=sys.stderr)
         return 2
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gate_agent.logs import configure
+
+    configure(level)  # stderr; each line names its gate; tokens and scanned codes redacted
     func = getattr(args, "func", None)
     if func is None:
         # A group without a subcommand: show that group's help.

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from gatehouse.keyfiles import load_keyring, load_signing_key, save_signing_key
+from hub.keyfiles import load_keyring, load_signing_key, save_signing_key
 from tickets import credential
 from tickets.errors import CredentialError
 from tickets.keys import generate_key

@@ -56,6 +56,19 @@ def fast_delays() -> Iterator[float]:
         yield 0.1
 
 
+async def fetch_all(client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+    """Every row of a paged list endpoint: follows ``Link: <…>; rel="next"`` until the last page."""
+    out: list[Any] = []
+    r = await client.get(path, params=params)
+    while True:
+        r.raise_for_status()
+        out += r.json()
+        nxt = r.links.get("next", {}).get("url")
+        if not nxt:
+            return out
+        r = await client.get(nxt)
+
+
 @dataclass
 class HubProcess:
     data: Path
@@ -76,7 +89,7 @@ class HubProcess:
              *self.extra_args],
             cwd=ROOT, stdout=log, stderr=log,
         )
-        deadline = time.monotonic() + TIMEOUT_S * 2
+        deadline = time.monotonic() + TIMEOUT_S * 3
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -86,7 +99,9 @@ class HubProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hub exited: {(self.data / 'hub-test.log').read_text()[-2000:]}")
             time.sleep(0.05)
-        raise RuntimeError("hub did not start")
+        self.kill()  # never leave a half-started hub behind (it would outlive the test run)
+        raise RuntimeError(f"hub did not start within {TIMEOUT_S * 2:.0f} s: "
+                           f"{(self.data / 'hub-test.log').read_text()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, exactly like a crash."""
@@ -177,10 +192,9 @@ class Venue:
                      "seat": f"{zone[:1]}-{i // 20}-{i % 20}"} for zone in venue.zones for i in range(tickets_per_zone)]
             r = await c.post("/api/v1/tickets/import?format=json", json=rows)
             r.raise_for_status()
-            listed = await c.get("/api/v1/tickets", params={"limit": 10_000})
-            listed.raise_for_status()
-            body = listed.json()
-            venue.tickets = body["tickets"] if isinstance(body, dict) else body
+            venue.tickets = await fetch_all(c, "/api/v1/tickets", {"limit": 1000})
+            if len(venue.tickets) != len(rows):
+                raise RuntimeError(f"the hub lists {len(venue.tickets)} tickets, {len(rows)} were imported")
         return venue
 
     def ticket(self, number: str) -> dict[str, Any]:
@@ -250,11 +264,7 @@ class Venue:
 
     async def hub_count(self, gate_id: str) -> int:
         async with self.hub.admin_client() as c:
-            r = await c.get("/api/v1/validations", params={"gate_id": gate_id, "limit": 100_000})
-            r.raise_for_status()
-            body = r.json()
-            items = body["validations"] if isinstance(body, dict) else body
-            return len(items)
+            return len(await fetch_all(c, "/api/v1/validations", {"gate_id": gate_id, "limit": 10_000}))
 
     async def close(self) -> None:
         for g in list(self.gates.values()):

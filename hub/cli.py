@@ -1,7 +1,8 @@
 """``gatehouse hub …``: create, run and administer the central hub.
 
-Administrative commands work on the data directory directly (WAL lets them run while the
-hub serves); they are recorded in the audit log as ``cli``.
+Administrative commands work on the hub's database directly, while the hub serves (SQLite in
+WAL mode, or PostgreSQL); they are recorded in the audit log as ``cli``, and every serving hub
+process sees what they changed within a second (through the change log) and pushes it on.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hub.errors import HubError
-from hub.store import ROLES, HubStore, Principal, db_path, init_hub, restore_hub
+from hub.store import ROLES, HubStore, Principal, init_hub, restore_hub
 from i18n import _, error_message
 from tickets.errors import GatehouseError
 
@@ -43,6 +44,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--valid-until", type=float, default=None, help="default ticket validity end (epoch s)")
     p.add_argument("--no-admit-on-signature", action="store_true",
                    help="gates refuse valid signatures of tickets not yet in their replica")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="PostgreSQL database (postgresql+psycopg://user:pass@host/db), kept in DATA/hub.toml;"
+                        " default: SQLite in DATA/hub.db")
+
+    p = cmd("migrate", "bring the hub database to this version's schema (or --to an older revision)", _migrate)
+    p.add_argument("--to", default=None, metavar="REV", help="a schema revision (down or up); default: the newest")
+    p.add_argument("--status", action="store_true", help="only show the database's revision and the newest")
 
     p = cmd("serve", "run the hub (FastAPI under uvicorn)", _serve)
     p.add_argument("--host", default="127.0.0.1")
@@ -51,6 +59,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--keyfile", type=Path, default=None, help="TLS private key (PEM)")
     p.add_argument("--protocol", default=None, metavar="MIN-MAX",
                    help="sync protocol versions to speak, e.g. 1-1 (default: every version this hub knows)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="hub processes sharing the port (PostgreSQL only; each runs its own change feed)")
 
     p = cmd("import", "import tickets from a CSV, JSON or JSON Lines file (idempotent)", _import)
     p.add_argument("file", type=Path)
@@ -122,7 +132,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = cmd("ticket", "show, revoke, reinstate, upgrade or transfer a ticket", _ticket)
     p.add_argument("action", choices=("show", "revoke", "reinstate", "upgrade", "transfer", "credential"))
-    p.add_argument("ticket_id", type=int)
+    p.add_argument("ticket", help="the ticket's number (as printed) or its id")
     p.add_argument("--zone", type=int, default=None)
     p.add_argument("--seat", default=None)
     p.add_argument("--policy", type=int, default=None)
@@ -156,10 +166,40 @@ def _with_store(data: Path, fn: Callable[[HubStore], Awaitable[T]]) -> T:
 def _init(args: argparse.Namespace) -> int:
     token = init_hub(args.data, event_id=args.event, name=args.name, key_id=args.key_id,
                      valid_from=args.valid_from, valid_until=args.valid_until,
-                     allow_admit_on_signature=not args.no_admit_on_signature)
+                     allow_admit_on_signature=not args.no_admit_on_signature, database=args.db)
     print(_("hub initialised in {path}", path=args.data), file=sys.stderr)
     print(_("admin token (shown once; store it safely):"), file=sys.stderr)
     print(token)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from hub import migrations
+    from hub.db import Database
+    from hub.store import database_url, migrate
+
+    db = Database(database_url(args.data), readers=1)
+    try:
+        with db.connect_sync() as conn:
+            current = migrations.current(conn)
+        if args.status:
+            print(json.dumps({"database": db.describe(), "revision": current, "newest": migrations.head(),
+                              "revisions": migrations.revisions()}))
+            return 0
+        target = args.to or "head"
+        if target != "head" and target not in migrations.revisions():
+            raise HubError(f"unknown revision {target!r}; known: {', '.join(migrations.revisions())}",
+                           code="bad_revision")
+        if target != "head" and current is not None and migrations.revisions().index(target) < \
+                migrations.revisions().index(current):
+            with db.connect_sync() as conn:
+                before, after = migrations.downgrade(conn, target)
+                conn.commit()
+        else:
+            before, after = migrate(db, target)
+        print(json.dumps({"database": db.describe(), "from": before, "to": after}))
+    finally:
+        db.close()
     return 0
 
 
@@ -167,14 +207,30 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from hub.db import Database
+    from hub.store import database_url
+    from hub.store.setup import is_initialised
 
     if (args.certfile is None) != (args.keyfile is None):
         print("gatehouse hub: " + _("--certfile and --keyfile go together"), file=sys.stderr)
         return 2
-    if not db_path(args.data).exists():
+    url = database_url(args.data)
+    probe = Database(url, readers=1)
+    try:
+        ready = is_initialised(args.data, probe)
+    finally:
+        probe.close()
+    if not ready:
         print("gatehouse hub: " + _("{path} holds no hub; run: gatehouse hub init --data {path} --event N",
                                     path=args.data), file=sys.stderr)
         return 1
+    if args.workers < 1:
+        print("gatehouse hub: " + _("--workers must be at least 1"), file=sys.stderr)
+        return 2
+    if args.workers > 1 and not url.startswith("postgresql"):
+        print("gatehouse hub: " + _("--workers > 1 needs the hub on PostgreSQL (SQLite has one writer);"
+                                    " see docs/hub.md"), file=sys.stderr)
+        return 2
     protocol = None
     if args.protocol:
         try:
@@ -187,10 +243,17 @@ def _serve(args: argparse.Namespace) -> int:
         protocol = (lo, hi)
     pid = args.data / "hub.pid"
     pid.write_text(str(os.getpid()))
+    tls = {"ssl_certfile": str(args.certfile) if args.certfile else None,
+           "ssl_keyfile": str(args.keyfile) if args.keyfile else None}
     try:
-        uvicorn.run(create_app(args.data, protocol=protocol), host=args.host, port=args.port, log_level="info",
-                    ssl_certfile=str(args.certfile) if args.certfile else None,
-                    ssl_keyfile=str(args.keyfile) if args.keyfile else None)
+        if args.workers > 1:
+            os.environ["GATEHOUSE_HUB_APP_DATA"] = str(args.data.resolve())
+            os.environ["GATEHOUSE_HUB_APP_PROTOCOL"] = args.protocol or ""
+            uvicorn.run("hub.app:app_from_env", factory=True, host=args.host, port=args.port, log_level="info",
+                        workers=args.workers, **tls)
+        else:
+            uvicorn.run(create_app(args.data, protocol=protocol), host=args.host, port=args.port, log_level="info",
+                        **tls)
     finally:
         pid.unlink(missing_ok=True)
     return 0
@@ -201,24 +264,22 @@ def _import(args: argparse.Namespace) -> int:
 
     from hub.importer import detect_format, import_tickets
 
-    if not db_path(args.data).exists():
-        print("gatehouse hub: " + _("{path} holds no hub", path=args.data), file=sys.stderr)
-        return 1
     data = args.file.read_bytes()
     fmt = args.format or detect_format(args.file.name, data)
-    with Progress(TextColumn(_("importing")), BarColumn(), TextColumn("{task.completed:,}"),
-                  TimeRemainingColumn(), console=_stderr_console()) as progress:
-        task = progress.add_task("import", total=max(1, data.count(b"\n")))
 
-        def tick(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+    async def go(store: HubStore) -> Any:
+        with Progress(TextColumn(_("importing")), BarColumn(), TextColumn("{task.completed:,}"),
+                      TimeRemainingColumn(), console=_stderr_console()) as progress:
+            task = progress.add_task("import", total=max(1, data.count(b"\n")))
 
-        report = import_tickets(db_path(args.data), data, fmt, progress=tick)
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
 
-    async def audit(store: HubStore) -> None:
+            report = await asyncio.to_thread(import_tickets, store.db, data, fmt, progress=tick)
         await store.record_audit(CLI, "import", str(args.file), {k: v for k, v in report.to_json().items()
                                                                   if k != "errors"})
-    _with_store(args.data, audit)
+        return report
+    report = _with_store(args.data, go)
     print(json.dumps({k: v for k, v in report.to_json().items() if k != "errors"}))
     for err in report.errors[:args.errors]:
         print(f"{args.file}:{err.line}: {err.reason}", file=sys.stderr)
@@ -321,20 +382,23 @@ def _restore(args: argparse.Namespace) -> int:
 def _ticket(args: argparse.Namespace) -> int:
     async def go(store: HubStore) -> dict[str, Any]:
         if args.action == "show":
-            return await store.ticket(args.ticket_id)
+            return await store.ticket(args.ticket)
         if args.action == "revoke":
-            return await store.revoke_ticket(CLI, args.ticket_id)
+            return await store.revoke_ticket(CLI, args.ticket)
         if args.action == "reinstate":
-            return await store.reinstate_ticket(CLI, args.ticket_id)
+            return await store.reinstate_ticket(CLI, args.ticket)
         if args.action == "upgrade":
-            return await store.upgrade_ticket(CLI, args.ticket_id, zone_id=args.zone, seat=args.seat,
+            return await store.upgrade_ticket(CLI, args.ticket, zone_id=args.zone, seat=args.seat,
                                               policy_id=args.policy)
         if args.action == "transfer":
             if not args.holder:
                 raise HubError("transfer needs --holder", code="missing_holder")
-            return await store.transfer_ticket(CLI, args.ticket_id, args.holder)
+            return await store.transfer_ticket(CLI, args.ticket, args.holder)
         from hub.credentials import credential_text
-        t = await store.ticket(args.ticket_id)
+        t = await store.ticket(args.ticket)
+        if t["status"] != "valid":
+            raise HubError(f"ticket {t['number']} is {t['status']}; no credential is issued for it",
+                           code="ticket_not_valid")
         key = await store.signing_key()
         return {"text": credential_text(key, int((await store.meta())["event_id"]), t)}
     print(json.dumps(_with_store(args.data, go)))

@@ -152,9 +152,18 @@ class DashboardFeed:
     # --- store hooks (quick, never wait on a browser) ------------------------------------
     def attach(self, store: HubStore) -> None:
         store.ingest_listeners.append(self.on_ingest)
-        store.change_listeners.append(lambda _seq: self.mark())
-        store.command_listeners.append(self.on_command)
-        store.gate_revoked_listeners.append(self.on_gate_revoked)
+
+    def attach_feed(self, feed: Any) -> None:
+        """Every change committed by any hub process (through :class:`hub.feed.ChangeFeed`)."""
+        feed.listeners.append(self.on_changes)
+
+    def on_changes(self, changes: list[Any]) -> None:
+        for c in changes:
+            if c.kind == "command":
+                self.on_command(c.row)
+            elif c.kind == "gate" and c.row.get("status") == "revoked":
+                self.on_gate_revoked(str(c.row.get("gate_id")))
+        self.mark()
 
     def on_ingest(self, result: IngestResult) -> None:
         urgent = False
@@ -330,6 +339,7 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
         feed.attach(store)
 
     app.state.on_store_open.append(wire)
+    app.state.on_feed_start = [*getattr(app.state, "on_feed_start", []), feed.attach_feed]
     page = (UI_DIR / "templates" / "dashboard.html")
 
     async def principal(store: HubStore, token: str, role: str = "viewer") -> Principal:

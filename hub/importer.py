@@ -1,9 +1,10 @@
 """Ticket import from CSV, JSON and JSON Lines: idempotent, row by row, fast.
 
 Synchronous on purpose: it runs on a worker thread (``asyncio.to_thread`` from the API, the
-main thread from the CLI) over its own ``sqlite3`` connection, so a million-row file never
-blocks the hub's event loop. WAL lets the serving hub keep reading and ingesting meanwhile;
-rows are written in chunks, each chunk one transaction, so ingest is never held up for long.
+main thread from the CLI) through the hub's :class:`~hub.db.Database`, so a million-row file
+never blocks the hub's event loop. Rows are written in chunks, each chunk one transaction, so
+ingest is never held up for long; every created or changed ticket is appended to the change
+log, which the serving hub (any process) pushes to the gates within a second.
 
 Rules:
 
@@ -11,14 +12,20 @@ Rules:
   nothing and records no change; a row whose fields differ updates the ticket, bumps its
   ``serial`` (the old credential becomes SUPERSEDED) and records one change.
 * A bad row is reported with its line number (CSV, JSON Lines) or item number (JSON array)
-  and a reason; every good row still imports.
-* A zone named in a row that does not exist yet is created; a policy must be one of the
-  presets (by name) or an existing policy id.
+  and a reason; every good row still imports. A CSV record that runs over several lines
+  (a quote opened and never closed where it should be) is refused with the line it starts
+  on: the lines it swallowed are named, never silently merged into one holder name.
+* A zone named in a row that does not exist yet is created; a name that differs from an
+  existing zone's only in letter case or surrounding space *is* that zone (``north`` is
+  ``North``). A policy must be one of the presets (by name) or an existing policy id.
 
-Columns (CSV header, case-insensitive; JSON keys): ``number`` (required), ``holder``,
-``zone`` (id or name, required), ``seat``, ``policy`` (preset name or id, default
-``single``), ``valid_from`` / ``valid_until`` (epoch seconds or ISO 8601; default: the
-event's window), ``external_id``, ``rotating`` (true/false).
+Columns (CSV header, case-insensitive; JSON keys): ``number`` (required: what a steward types
+and the manifest prints), ``barcode`` (the secret content of the ticket's code when it is not
+the number, e.g. a shop's QR secret; never shown again), ``holder``, ``zone`` (id or name,
+required), ``seat``, ``policy`` (preset name or id, default ``single``), ``valid_from`` /
+``valid_until`` (epoch seconds or ISO 8601; default: the event's window), ``external_id``,
+``rotating`` (true/false), ``status`` (``valid``; ``cancelled``, ``canceled``, ``refunded`` or
+``revoked`` make the ticket revoked).
 """
 from __future__ import annotations
 
@@ -27,18 +34,23 @@ import io
 import json
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
 
 from hub.errors import BadInput
 from hub.records import TICKET_COLUMNS, ticket_row, zone_row
-from hub.schema import PRAGMAS
+from tickets.barcode import barcode_key, fold
+from tickets.manifest import normalize_number
 from tickets.rotating import new_secret
+
+if TYPE_CHECKING:
+    from hub.db import Database
 
 CHUNK = 5000
 MAX_ERRORS_REPORTED = 1000
@@ -52,7 +64,10 @@ _ALIASES = {
     "valid_from": "valid_from", "valid_until": "valid_until",
     "external_id": "external_id", "id": "external_id",
     "rotating": "rotating",
+    "barcode": "barcode", "secret": "barcode", "qr": "barcode", "code": "barcode",
+    "status": "status", "order_status": "status",
 }
+_REVOKED = {"cancelled", "canceled", "refunded", "revoked", "void"}
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"", "0", "false", "no", "n", "off"}
 U32_MAX = 0xFFFFFFFF
@@ -103,6 +118,8 @@ class _Row:
     valid_from: float | None
     valid_until: float | None
     rotating: bool
+    barcode: str | None = None
+    status: str = "valid"
 
 
 def detect_format(name: str, data: bytes) -> str:
@@ -124,59 +141,71 @@ def detect_format(name: str, data: bytes) -> str:
 
 
 def import_tickets(
-    db_path: Path,
+    db: Database | Path,
     data: bytes,
     fmt: str,
     *,
     progress: Callable[[int, int], None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ImportReport:
-    """Import ``data`` (the whole file) into the hub database at ``db_path``.
+    """Import ``data`` (the whole file) into the hub database ``db``.
 
     Raises :class:`BadInput` only when the file as a whole is unreadable (not JSON, no CSV
     header, no ``number`` column); row problems land in ``report.errors``.
     """
+    from hub.store.base import scalar
+
+    if not hasattr(db, "read_sync"):  # a SQLite hub database file, for scripts and tests
+        from hub.db import Database, sqlite_url
+
+        owned = Database(sqlite_url(Path(db)), readers=1)
+        try:
+            return import_tickets(owned, data, fmt, progress=progress, clock=clock)
+        finally:
+            owned.close()
+    assert not isinstance(db, Path)
     started = time.perf_counter()
     report = ImportReport()
     rows = _parse(data, fmt, report)
     total = max(1, data.count(b"\n")) if fmt != "json" else None
-    con = sqlite3.connect(db_path, timeout=30.0, isolation_level=None)
-    try:
-        for pragma in PRAGMAS:
-            con.execute(pragma)
-        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        default_from = float(meta.get("default_valid_from", 0))
-        default_until = float(meta.get("default_valid_until", U32_MAX))
-        seen_ext: set[str] = set()
-        seen_num: dict[str, str] = {}
-        chunk: list[_Row] = []
-        for row in rows:
-            report.rows += 1
-            if isinstance(row, RowError):
-                _error(report, row)
+    meta = dict(db.read_sync(lambda c: c.exec_driver_sql("SELECT key, value FROM meta").fetchall()))
+    default_from = float(meta.get("default_valid_from", 0))
+    default_until = float(meta.get("default_valid_until", U32_MAX))
+    seen_ext: set[str] = set()
+    seen_num: dict[str, str] = {}
+    seen_bar: dict[str, int] = {}
+    chunk: list[_Row] = []
+    for row in rows:
+        report.rows += 1
+        if isinstance(row, RowError):
+            _error(report, row)
+            continue
+        if row.external_id in seen_ext:
+            _error(report, RowError(row.line, f"external id {row.external_id!r} appears twice in this file"))
+            continue
+        if seen_num.get(row.number, row.external_id) != row.external_id:
+            _error(report, RowError(row.line, f"ticket number {row.number!r} appears twice in this file"))
+            continue
+        if row.barcode is not None:
+            first = seen_bar.get(fold(row.barcode))
+            if first is not None:
+                _error(report, RowError(row.line, f"barcode of line {first} appears again (codes are compared"
+                                                  " ignoring letter case)"))
                 continue
-            if row.external_id in seen_ext:
-                _error(report, RowError(row.line, f"external id {row.external_id!r} appears twice in this file"))
-                continue
-            if seen_num.get(row.number, row.external_id) != row.external_id:
-                _error(report, RowError(row.line, f"ticket number {row.number!r} appears twice in this file"))
-                continue
-            seen_ext.add(row.external_id)
-            seen_num[row.number] = row.external_id
-            chunk.append(row)
-            if len(chunk) >= CHUNK:
-                _write_chunk(con, chunk, report, default_from, default_until, clock)
-                chunk = []
-                if progress is not None:
-                    progress(report.rows, total or report.rows)
-        if chunk:
-            _write_chunk(con, chunk, report, default_from, default_until, clock)
-        if progress is not None:
-            progress(report.rows, report.rows)
-        seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-        report.last_seq = int(seq[0]) if seq else 0
-    finally:
-        con.close()
+            seen_bar[fold(row.barcode)] = row.line
+        seen_ext.add(row.external_id)
+        seen_num[row.number] = row.external_id
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            db.write_sync(_write_chunk, db, chunk, report, default_from, default_until, clock)
+            chunk = []
+            if progress is not None:
+                progress(report.rows, total or report.rows)
+    if chunk:
+        db.write_sync(_write_chunk, db, chunk, report, default_from, default_until, clock)
+    if progress is not None:
+        progress(report.rows, report.rows)
+    report.last_seq = int(db.read_sync(lambda c: scalar(c, "SELECT COALESCE(MAX(seq), 0) FROM changes")))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -203,7 +232,7 @@ def _parse(data: bytes, fmt: str, report: ImportReport) -> Iterator[_Row | RowEr
 def _parse_csv(data: bytes) -> Iterator[_Row | RowError]:
     # surrogateescape keeps a bad byte sequence in its row, so that row alone is refused.
     text = data.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -225,9 +254,15 @@ def _parse_csv(data: bytes) -> Iterator[_Row | RowError]:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RowError(start, f"unreadable CSV: {exc}")
+                yield RowError(start, f"unreadable CSV: {exc} (a quote opened on line {start} is not closed"
+                                      " properly; every line after it was read into that field)"
+                               if "end of data" in str(exc) else f"unreadable CSV: {exc}")
                 continue
             line = start
+            if reader.line_num > start:
+                yield RowError(start, f"a quoted field runs from line {start} to line {reader.line_num}: a quote"
+                                      " left open? Lines inside it were not imported as tickets")
+                continue
             if not values or all(not v.strip() for v in values):
                 continue
             if len(values) > len(columns):
@@ -353,6 +388,14 @@ def _validate(line: int, record: dict[str, Any]) -> _Row | RowError:
         valid_until = _time(record, "valid_until")
         if valid_from is not None and valid_until is not None and valid_until <= valid_from:
             raise ValueError("valid_until must be after valid_from")
+        barcode_text = _text(record, "barcode", 512) or None
+        status_text = (_text(record, "status", 40) or "valid").lower()
+        if status_text in _REVOKED:
+            status = "revoked"
+        elif status_text in ("valid", "paid", "active"):
+            status = "valid"
+        else:
+            raise ValueError(f"status {status_text!r} is not one of valid, cancelled, refunded, revoked")
         rot = record.get("rotating", False)
         if isinstance(rot, bool):
             rotating = rot
@@ -366,132 +409,151 @@ def _validate(line: int, record: dict[str, Any]) -> _Row | RowError:
                 raise ValueError(f"rotating must be true or false, not {rot!r}")
     except ValueError as exc:
         return RowError(line, str(exc))
-    return _Row(line, number, external_id, holder, seat, zone, policy, valid_from, valid_until, rotating)
+    return _Row(line, number, external_id, holder, seat, zone, policy, valid_from, valid_until, rotating,
+                barcode_text, status)
 
 
 # --- writing ------------------------------------------------------------------------------
 
 
 def _write_chunk(
-    con: sqlite3.Connection, chunk: list[_Row], report: ImportReport,
+    conn: Connection, db: Database, chunk: list[_Row], report: ImportReport,
     default_from: float, default_until: float, clock: Callable[[], float],
 ) -> None:
+    from hub.store.base import append_changes, driver_rows, many, marks, rows, scalar
+
     now = clock()
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        zones = {name: zid for zid, name in con.execute("SELECT zone_id, name FROM zones")}
-        zone_ids = set(zones.values())
-        policies = {pid: name for pid, name in con.execute("SELECT policy_id, name FROM policies")}
-        policy_by_name: dict[str, int] = {}
-        for pid, name in sorted(policies.items(), reverse=True):
-            policy_by_name[name] = pid
-        existing: dict[str, tuple[Any, ...]] = {}
-        taken: dict[str, str] = {}
-        ext_ids = [r.external_id for r in chunk]
-        numbers = [r.number for r in chunk]
-        for part in _parts(ext_ids):
-            q = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE external_id IN ({','.join('?' * len(part))})"
-            for row in con.execute(q, part):
-                existing[row[11]] = row
-        for part in _parts(numbers):
-            q = f"SELECT number, external_id FROM tickets WHERE number IN ({','.join('?' * len(part))})"
-            taken.update(con.execute(q, part).fetchall())
-        next_id = (con.execute("SELECT COALESCE(MAX(ticket_id), 0) FROM tickets").fetchone()[0]) + 1
-        seq_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-        next_seq = (int(seq_row[0]) if seq_row else 0) + 1
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        changes: list[tuple[Any, ...]] = []
-        for r in chunk:
-            if isinstance(r.zone, int):
-                if r.zone not in zone_ids:
-                    _error(report, RowError(r.line, f"zone id {r.zone} does not exist"))
+    zones = {name: int(zid) for zid, name in rows(conn, "SELECT zone_id, name FROM zones")}
+    zones_folded: dict[str, int] = {}
+    for name, zid in zones.items():
+        zones_folded.setdefault(name.strip().casefold(), zid)
+    zone_ids = set(zones.values())
+    policies = {int(pid): name for pid, name in rows(conn, "SELECT policy_id, name FROM policies")}
+    policy_by_name: dict[str, int] = {}
+    for pid, name in sorted(policies.items(), reverse=True):
+        policy_by_name[name] = pid
+    existing: dict[str, tuple[Any, ...]] = {}
+    taken: dict[str, str] = {}
+    bar_taken: dict[str, str] = {}
+    for part in _parts([r.external_id for r in chunk]):
+        for row in driver_rows(conn, f"SELECT {TICKET_COLUMNS} FROM tickets WHERE external_id IN {marks(len(part))}",
+                               part):
+            existing[row[11]] = tuple(row)
+    for part in _parts([r.number for r in chunk]):
+        taken.update(driver_rows(conn, f"SELECT number, external_id FROM tickets WHERE number IN {marks(len(part))}",
+                                 part))
+    keys = [barcode_key(r.barcode).hex() for r in chunk if r.barcode is not None]
+    for part in _parts(keys):
+        bar_taken.update(driver_rows(
+            conn, f"SELECT barcode_key, external_id FROM tickets WHERE barcode_key IN {marks(len(part))}", part))
+    next_id = int(scalar(conn, "SELECT COALESCE(MAX(ticket_id), 0) FROM tickets")) + 1
+    #: (kind, ref, row) for the change log, in order; tickets and zones name their change by index
+    changes: list[tuple[str, int, dict[str, Any]]] = []
+    new_zones: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for r in chunk:
+        if isinstance(r.zone, int):
+            if r.zone not in zone_ids:
+                _error(report, RowError(r.line, f"zone id {r.zone} does not exist"))
+                continue
+            zone_id = r.zone
+        else:
+            zone_id = zones.get(r.zone) or zones_folded.get(r.zone.strip().casefold()) or 0
+            if not zone_id:
+                zone_id = max(zone_ids, default=0) + 1
+                if zone_id > 0xFFFF:
+                    _error(report, RowError(r.line, "no zone ids left"))
                     continue
-                zone_id = r.zone
-            else:
-                zone_id = zones.get(r.zone) or 0
-                if not zone_id:
-                    zone_id = max(zone_ids, default=0) + 1
-                    if zone_id > 0xFFFF:
-                        _error(report, RowError(r.line, "no zone ids left"))
-                        continue
-                    con.execute("INSERT INTO zones (zone_id, name, seq) VALUES (?, ?, ?)", (zone_id, r.zone, next_seq))
-                    changes.append((next_seq, "zone", zone_id, json.dumps(zone_row(zone_id, r.zone, None, [])), now))
-                    next_seq += 1
-                    zones[r.zone] = zone_id
-                    zone_ids.add(zone_id)
-                    report.zones_created += 1
-            if isinstance(r.policy, int):
-                if r.policy not in policies:
-                    _error(report, RowError(r.line, f"entry policy id {r.policy} does not exist"))
-                    continue
-                policy_id = r.policy
-            else:
-                found = policy_by_name.get(r.policy)
-                if found is None:
-                    _error(report, RowError(r.line, f"unknown entry policy {r.policy!r}; known: {', '.join(sorted(policy_by_name))}"))
-                    continue
-                policy_id = found
-            owner = taken.get(r.number)
-            if owner is not None and owner != r.external_id:
-                _error(report, RowError(r.line, f"ticket number {r.number!r} already belongs to external id {owner!r}"))
+                new_zones.append({"z": zone_id, "n": r.zone, "i": len(changes)})
+                changes.append(("zone", zone_id, zone_row(zone_id, r.zone, None, [])))
+                zones[r.zone] = zone_id
+                zones_folded[r.zone.strip().casefold()] = zone_id
+                zone_ids.add(zone_id)
+                report.zones_created += 1
+        if isinstance(r.policy, int):
+            if r.policy not in policies:
+                _error(report, RowError(r.line, f"entry policy id {r.policy} does not exist"))
                 continue
-            vfrom = r.valid_from if r.valid_from is not None else default_from
-            vuntil = r.valid_until if r.valid_until is not None else default_until
-            if vuntil <= vfrom:
-                _error(report, RowError(r.line, "valid_until must be after valid_from"))
+            policy_id = r.policy
+        else:
+            found = policy_by_name.get(r.policy)
+            if found is None:
+                _error(report, RowError(r.line, f"unknown entry policy {r.policy!r}; known: {', '.join(sorted(policy_by_name))}"))
                 continue
-            old = existing.get(r.external_id)
-            if old is None:
-                secret = new_secret() if r.rotating else None
-                opaque = secrets.token_urlsafe(12) if r.rotating else None
-                ticket_id = next_id
-                next_id += 1
-                inserts.append((ticket_id, r.number, r.external_id, r.holder, r.seat, zone_id, policy_id,
-                                vfrom, vuntil, 0, "valid", secret, opaque, next_seq))
-                row = (ticket_id, r.number, zone_id, policy_id, vfrom, vuntil, 0, "valid", secret, r.holder, r.seat)
-                changes.append((next_seq, "ticket", ticket_id, json.dumps(ticket_row(row)), now))
-                next_seq += 1
-                report.created += 1
-                continue
-            (ticket_id, o_number, o_zone, o_policy, o_from, o_until, o_serial, o_status, o_secret,
-             o_holder, o_seat, _ext, o_opaque) = old
-            same = (o_number, o_zone, o_policy, o_from, o_until, o_holder, o_seat, o_secret is not None) == (
-                r.number, zone_id, policy_id, vfrom, vuntil, r.holder, r.seat, r.rotating)
-            if same:
-                report.unchanged += 1
-                continue
-            if o_serial >= 0xFFFF:
-                _error(report, RowError(r.line, "ticket has been changed too often (serial exhausted)"))
-                continue
-            secret, opaque = o_secret, o_opaque
-            if not r.rotating:
-                secret, opaque = None, None
-            elif secret is None or r.holder != o_holder:
-                # a new holder gets a new secret: the old phone's codes stop working
-                secret, opaque = new_secret(), secrets.token_urlsafe(12)
-            serial = o_serial + 1
-            updates.append((r.number, r.holder, r.seat, zone_id, policy_id, vfrom, vuntil, serial, secret, opaque,
-                            next_seq, ticket_id))
-            row = (ticket_id, r.number, zone_id, policy_id, vfrom, vuntil, serial, o_status, secret, r.holder, r.seat)
-            changes.append((next_seq, "ticket", ticket_id, json.dumps(ticket_row(row)), now))
-            next_seq += 1
-            report.updated += 1
-        con.executemany(
-            "INSERT INTO tickets (ticket_id, number, external_id, holder, seat, zone_id, policy_id, valid_from,"
-            " valid_until, serial, status, rotating_secret, opaque, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            inserts,
-        )
-        con.executemany(
-            "UPDATE tickets SET number=?, holder=?, seat=?, zone_id=?, policy_id=?, valid_from=?, valid_until=?,"
-            " serial=?, rotating_secret=?, opaque=?, seq=? WHERE ticket_id=?",
-            updates,
-        )
-        con.executemany("INSERT INTO changes (seq, kind, ref, row, at) VALUES (?,?,?,?,?)", changes)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            policy_id = found
+        owner = taken.get(r.number)
+        if owner is not None and owner != r.external_id:
+            _error(report, RowError(r.line, f"ticket number {r.number!r} already belongs to external id {owner!r}"))
+            continue
+        bkey = barcode_key(r.barcode).hex() if r.barcode is not None else None
+        if bkey is not None and bar_taken.get(bkey, r.external_id) != r.external_id:
+            _error(report, RowError(r.line, f"this barcode already belongs to external id {bar_taken[bkey]!r}"))
+            continue
+        vfrom = r.valid_from if r.valid_from is not None else default_from
+        vuntil = r.valid_until if r.valid_until is not None else default_until
+        if vuntil <= vfrom:
+            _error(report, RowError(r.line, "valid_until must be after valid_from"))
+            continue
+        old = existing.get(r.external_id)
+        if old is None:
+            secret = new_secret() if r.rotating else None
+            opaque = secrets.token_urlsafe(12) if r.rotating else None
+            ticket_id = next_id
+            next_id += 1
+            row = (ticket_id, r.number, zone_id, policy_id, vfrom, vuntil, 0, r.status, secret, r.holder, r.seat,
+                   r.external_id, opaque, bkey)
+            inserts.append({"t": ticket_id, "n": r.number, "e": r.external_id, "h": r.holder, "s": r.seat,
+                            "z": zone_id, "p": policy_id, "vf": vfrom, "vu": vuntil, "st": r.status, "sec": secret,
+                            "o": opaque, "b": r.barcode, "bk": bkey, "nk": normalize_number(r.number),
+                            "i": len(changes)})
+            changes.append(("ticket", ticket_id, ticket_row(row)))
+            if bkey is not None:
+                bar_taken[bkey] = r.external_id
+            report.created += 1
+            continue
+        (ticket_id, o_number, o_zone, o_policy, o_from, o_until, o_serial, o_status, o_secret,
+         o_holder, o_seat, _ext, o_opaque, o_bkey) = old
+        same = (o_number, o_zone, o_policy, o_from, o_until, o_holder, o_seat, o_secret is not None, o_bkey,
+                o_status if o_status != "superseded" else "valid") == (
+            r.number, zone_id, policy_id, vfrom, vuntil, r.holder, r.seat, r.rotating, bkey, r.status)
+        if same:
+            report.unchanged += 1
+            continue
+        if o_serial >= 0xFFFF:
+            _error(report, RowError(r.line, "ticket has been changed too often (serial exhausted)"))
+            continue
+        secret, opaque = o_secret, o_opaque
+        if not r.rotating:
+            secret, opaque = None, None
+        elif secret is None or r.holder != o_holder:
+            # a new holder gets a new secret: the old phone's codes stop working
+            secret, opaque = new_secret(), secrets.token_urlsafe(12)
+        only_status = (o_number, o_zone, o_policy, o_from, o_until, o_holder, o_seat, o_bkey) == (
+            r.number, zone_id, policy_id, vfrom, vuntil, r.holder, r.seat, bkey) and (o_secret is not None) == r.rotating
+        # a cancellation alone keeps the credential (it is refused REVOKED); any other change re-issues it
+        serial = o_serial if only_status else o_serial + 1
+        status = r.status if r.status == "revoked" or o_status == "revoked" else o_status
+        row = (ticket_id, r.number, zone_id, policy_id, vfrom, vuntil, serial, status, secret, r.holder, r.seat,
+               r.external_id, opaque, bkey)
+        updates.append({"n": r.number, "h": r.holder, "s": r.seat, "z": zone_id, "p": policy_id, "vf": vfrom,
+                        "vu": vuntil, "se": serial, "st": status, "sec": secret, "o": opaque, "b": r.barcode,
+                        "bk": bkey, "nk": normalize_number(r.number), "t": ticket_id, "i": len(changes)})
+        changes.append(("ticket", ticket_id, ticket_row(row)))
+        report.updated += 1
+    seqs = append_changes(db, conn, changes, now)
+    many(conn, "INSERT INTO zones (zone_id, name, seq) VALUES (?, ?, ?)",
+         [(z["z"], z["n"], seqs[z["i"]]) for z in new_zones])
+    many(conn, "INSERT INTO tickets (ticket_id, number, external_id, holder, seat, zone_id, policy_id, valid_from,"
+               " valid_until, serial, status, rotating_secret, opaque, seq, barcode, barcode_key, number_key)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+         [(d["t"], d["n"], d["e"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["st"], d["sec"], d["o"],
+           seqs[d["i"]], d["b"], d["bk"], d["nk"]) for d in inserts])
+    many(conn, "UPDATE tickets SET number=?, holder=?, seat=?, zone_id=?, policy_id=?, valid_from=?, valid_until=?,"
+               " serial=?, status=?, rotating_secret=?, opaque=?, seq=?, barcode=?, barcode_key=?, number_key=?"
+               " WHERE ticket_id=?",
+         [(d["n"], d["h"], d["s"], d["z"], d["p"], d["vf"], d["vu"], d["se"], d["st"], d["sec"], d["o"],
+           seqs[d["i"]], d["b"], d["bk"], d["nk"], d["t"]) for d in updates])
 
 
 def _parts(items: list[str], size: int = 900) -> Iterator[list[str]]:

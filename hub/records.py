@@ -7,8 +7,7 @@ ticket row back into the :class:`tickets.model.TicketRecord` the gate's decision
 from __future__ import annotations
 
 import base64
-import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tickets.model import TicketRecord, TicketStatus
@@ -16,14 +15,20 @@ from tickets.policy import EntryPolicy
 
 TICKET_COLUMNS = (
     "ticket_id, number, zone_id, policy_id, valid_from, valid_until, serial, status, "
-    "rotating_secret, holder, seat, external_id, opaque"
+    "rotating_secret, holder, seat, external_id, opaque, barcode_key"
 )
+#: :data:`TICKET_COLUMNS` qualified with the table alias ``t`` (for joins)
+TICKET_COLUMNS_T = ", ".join("t." + c.strip() for c in TICKET_COLUMNS.split(","))
 
 
-def ticket_row(r: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
-    """A ticket row (selected with :data:`TICKET_COLUMNS`) as a TicketRecord-shaped dict."""
+def ticket_row(r: Sequence[Any]) -> dict[str, Any]:
+    """A ticket row (selected with :data:`TICKET_COLUMNS`) as a TicketRecord-shaped dict.
+
+    ``barcode_key`` (hex; present when the ticket has a barcode apart from its number) is
+    what gates look a scanned barcode up by; the barcode itself never leaves the hub.
+    """
     secret = r[8]
-    return {
+    out = {
         "ticket_id": r[0],
         "number": r[1],
         "zone_id": r[2],
@@ -36,6 +41,9 @@ def ticket_row(r: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
         "holder": r[9],
         "seat": r[10],
     }
+    if len(r) > 13 and r[13]:
+        out["barcode_key"] = r[13]
+    return out
 
 
 def record_from_row(d: Mapping[str, Any]) -> TicketRecord:

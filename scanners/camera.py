@@ -6,6 +6,12 @@ one-slot mailbox: if decoding is slower than the camera, old frames are overwrit
 queued. For a video file the mailbox can be made lossless (capture waits for the decoder),
 so a recorded sequence is decoded frame by frame, reproducibly.
 
+``file:PATH`` is a video file played *as a camera*: at the file's own frame rate (frames the
+decoder has not taken are overwritten, as with a live camera), timed by the monotonic clock,
+and looping at the end unless ``end_at_eof``. Tests and the demo use it to run a real 30 fps
+stream through the same path a USB camera takes; :attr:`CameraScanner.playback_started_at`
+and the file's frame rate give the moment each frame was shown.
+
 The decode thread runs the :class:`~scanners.decode.Cascade` within its per-frame budget,
 holds back a 1D code until a second frame agrees (:class:`~scanners.base.Confirmer`: weak
 checksums), suppresses repeats of a code still in view (:class:`~scanners.base.Suppressor`, on
@@ -37,7 +43,7 @@ from scanners.base import (
     Suppressor,
     backoff,
 )
-from scanners.decode import DEFAULT_BUDGET_MS, Cascade
+from scanners.decode import DEFAULT_BUDGET_MS, Cascade, Decoded, DecodeOptions
 from tickets.model import Scan
 
 log = logging.getLogger(__name__)
@@ -149,16 +155,27 @@ class CameraScanner:
                  confirm_1d_frames: int = DEFAULT_CONFIRM_1D_FRAMES,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  reconnect_delays: Callable[[], Iterable[float]] = backoff,
-                 capture_factory: Callable[[], Any] | None = None) -> None:
+                 capture_factory: Callable[[], Any] | None = None, decode: DecodeOptions | None = None) -> None:
         if driver not in ("opencv", "picamera2"):
             raise ValueError(f"camera driver must be opencv or picamera2, not {driver!r}")
         self.source_spec = source
         self.source = name or f"camera:{source}"
-        is_file = isinstance(source, str) and "://" not in source and driver == "opencv"
+        #: "file:PATH": a video file played at its frame rate, as a live camera
+        self.realtime_file = isinstance(source, str) and source.startswith("file:") and driver == "opencv"
+        if self.realtime_file:
+            assert isinstance(source, str)
+            source = source[len("file:"):]
+        is_file = isinstance(source, str) and "://" not in source and driver == "opencv" and not self.realtime_file
         self.is_file = is_file
         self.lossless = is_file if lossless is None else lossless
         self.end_at_eof = is_file if end_at_eof is None else end_at_eof
-        self.cascade = Cascade(budget_ms=budget_ms)
+        self.cascade = Cascade(budget_ms=budget_ms, options=decode)
+        #: file: sources: monotonic time frame 0 was shown, and the file's frame rate
+        self.playback_started_at: float | None = None
+        self.playing = threading.Event()  # set when a file: source shows its first frame
+        self.fps: float | None = None
+        self.frames_dropped = 0
+        self.late_reads = 0
         self.suppressor = Suppressor(suppress_s)
         self.confirmer = Confirmer(confirm_1d_frames)
         self.no_frame_fault_s = no_frame_fault_s
@@ -202,6 +219,7 @@ class CameraScanner:
         self._slot.close()
         for t in self._threads:
             await asyncio.to_thread(t.join, 5 * SCANNER_TIMEOUT_S)
+        self.cascade.close()
         if self._pump is not None:
             self._pump.close()
 
@@ -244,14 +262,33 @@ class CameraScanner:
                 self._stop.wait(next(delays, 1.0))
                 continue
             fresh = True
+            if self.realtime_file:
+                self.fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
+                start, shown = self._monotonic(), 0
+                if self.playback_started_at is None:
+                    self.playback_started_at = start
+                    self.playing.set()
             try:
                 while not self._stop.is_set():
+                    if self.realtime_file:
+                        # a camera does not wait: frames whose time has passed are skipped
+                        due = start + shown / self.fps
+                        while self._monotonic() - due > 1 / self.fps and cap.grab():
+                            shown += 1
+                            self.frames_dropped += 1
+                            due = start + shown / self.fps
+                        if self._stop.wait(max(0.0, due - self._monotonic())):
+                            break
                     ok, image = cap.read()
                     if not ok or image is None:
                         break
                     if fresh:  # delivering again: the next loss starts the backoff afresh
                         delays, fresh = iter(self._reconnect_delays()), False
-                    t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000 if self.is_file else self._monotonic()
+                    if self.realtime_file:
+                        t = start + shown / self.fps
+                        shown += 1
+                    else:
+                        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000 if self.is_file else self._monotonic()
                     self._slot.put(Frame(image, t, index))
                     index += 1
             except Exception as exc:  # a driver error while reading is a lost camera, not a crash
@@ -267,6 +304,8 @@ class CameraScanner:
                 log.info("camera %s: end of video after %d frames", self.source, index)
                 self._slot.close()
                 return
+            if self.realtime_file and not fresh:  # played to the end: loop, as a camera keeps running
+                continue
             self._fault(f"camera {self.source_spec} stopped delivering frames")
             self._stop.wait(next(delays, 1.0))
 
@@ -275,14 +314,17 @@ class CameraScanner:
         last_crc: int | None = None
         same_since: float | None = None
         poll = min(0.25 * SCANNER_TIMEOUT_S, self.no_frame_fault_s / 4)
-        calibrated: tuple[int, ...] | None = None
+        last_t = 0.0
         while not self._stop.is_set():
             frame = self._slot.take(poll)
             now = self._monotonic()
             if frame is None:
                 if self._slot.closed:
+                    if not self._stop.is_set():
+                        # end of a video file: what stages still running read, then the stream ends
+                        self._report(self.cascade.drain(), last_t)
                     if not self._stop.is_set() and self._pump is not None:
-                        self._pump.post(None)  # end of a video file: the stream ends
+                        self._pump.post(None)
                     return
                 if now - last_frame_at > self.no_frame_fault_s:
                     self._fault(f"no frames for over {self.no_frame_fault_s:g} s")
@@ -299,17 +341,23 @@ class CameraScanner:
                     same_since = None
                 last_crc = crc
             self._ok("frames arriving")
-            if calibrated != frame.image.shape:
-                self.cascade.calibrate(frame.image.shape)
-                calibrated = frame.image.shape
             try:
-                codes = self.cascade(frame.image)
+                result = self.cascade.decode(frame.image)
             except Exception:  # never let one frame stop the camera
                 log.exception("camera %s: frame %d could not be decoded", self.source, frame.index)
                 continue
             self.frames_decoded += 1
-            for code in codes:
-                if code.symbology in LINEAR_SYMBOLOGIES and not self.confirmer.confirmed(code.payload, frame.t):
-                    continue
-                if self.suppressor.admit(code.payload, frame.t):
-                    self._post(Scan(code.payload, code.symbology, self.source, self._clock()))
+            if result.late:
+                # read by a stage that ran past an earlier frame's deadline: the code was in view
+                # a frame ago, and most likely still is
+                self.late_reads += len(result.late)
+                log.debug("camera %s: %d code(s) read after their frame's deadline", self.source, len(result.late))
+            last_t = frame.t
+            self._report([*result.codes, *result.late], frame.t)
+
+    def _report(self, codes: list[Decoded], t: float) -> None:
+        for code in codes:
+            if code.symbology in LINEAR_SYMBOLOGIES and not self.confirmer.confirmed(code.payload, t):
+                continue
+            if self.suppressor.admit(code.payload, t):
+                self._post(Scan(code.payload, code.symbology, self.source, self._clock()))

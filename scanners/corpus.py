@@ -124,13 +124,13 @@ def render_code(text: str, symbology: str, module_px: int) -> np.ndarray:
     barcode = zxingcpp.create_barcode(text, fmt)
     img = np.array(zxingcpp.write_barcode_to_image(barcode, scale=1, add_quiet_zones=True))
     if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # type: ignore[assignment]
     if symbology == "pdf417":
-        img = cv2.resize(img, None, fx=module_px, fy=module_px, interpolation=cv2.INTER_NEAREST)
+        img = cv2.resize(img, None, fx=module_px, fy=module_px, interpolation=cv2.INTER_NEAREST)  # type: ignore[assignment]
     else:
         # 1D codes: scale bars horizontally, make them tall enough to aim at.
-        img = cv2.resize(img, None, fx=module_px, fy=1, interpolation=cv2.INTER_NEAREST)
-        img = cv2.resize(img, (img.shape[1], max(60, img.shape[1] // 4)), interpolation=cv2.INTER_NEAREST)
+        img = cv2.resize(img, None, fx=module_px, fy=1, interpolation=cv2.INTER_NEAREST)  # type: ignore[assignment]
+        img = cv2.resize(img, (img.shape[1], max(60, img.shape[1] // 4)), interpolation=cv2.INTER_NEAREST)  # type: ignore[assignment]
         img = np.pad(img, ((12, 12), (0, 0)), constant_values=255)
     return img
 
@@ -226,7 +226,7 @@ def _glare(img: np.ndarray, rng: random.Random) -> np.ndarray:
     cx, cy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
     sigma = rng.uniform(0.06, 0.12) * min(w, h)
     blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2)) * rng.uniform(120, 170)
-    return np.clip(img.astype(np.float32) + blob[..., None], 0, 255).astype(np.uint8)
+    return np.clip(img.astype(np.float32) + blob[..., None], 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
 def _moire(img: np.ndarray, rng: random.Random) -> np.ndarray:
@@ -237,7 +237,7 @@ def _moire(img: np.ndarray, rng: random.Random) -> np.ndarray:
     period = rng.uniform(5, 9)
     wave = np.sin((xx * math.cos(theta) + yy * math.sin(theta)) * 2 * math.pi / period)
     factor = 1 + 0.18 * wave
-    return np.clip(img.astype(np.float32) * factor[..., None], 0, 255).astype(np.uint8)
+    return np.clip(img.astype(np.float32) * factor[..., None], 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
 def _crease(card: np.ndarray, rng: random.Random) -> np.ndarray:
@@ -251,7 +251,7 @@ def _crease(card: np.ndarray, rng: random.Random) -> np.ndarray:
     half = (xx > x0).astype(np.float32) * rng.uniform(0.0, 0.12)
     out = out * (shade - half)[..., None]
     paper = np.random.default_rng(rng.randrange(2**32)).normal(0, 6, out.shape)
-    return np.clip(out + paper, 0, 255).astype(np.uint8)
+    return np.clip(out + paper, 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
 def _finish(img: np.ndarray, condition: str, rng: random.Random) -> np.ndarray:

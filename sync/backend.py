@@ -13,9 +13,11 @@ from typing import Any, Protocol
 
 from sync.messages import (
     Change,
+    EntryEvent,
+    TicketState,
     change_from_wire,
     policy_from_wire,
-    ticket_from_wire,
+    ticket_state_from_wire,
     zone_from_wire,
 )
 from tickets.entry import JournalEntry
@@ -52,6 +54,19 @@ class SnapshotPage:
     next_after: int | None
     #: tickets in the whole snapshot, for progress (0: unknown)
     total_rows: int = 0
+    #: each ticket's entry state as the hub knows it (same order; empty: the backend keeps none)
+    states: tuple[TicketState | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """What one read of the change log returned for gates: the changes meant for gates, and
+    where the read ended (``end_seq``, with the token of that change), past the changes only
+    hub processes need."""
+
+    changes: tuple[Change, ...]
+    end_seq: int
+    end_token: str | None = None
 
 
 class HubBackend(Protocol):
@@ -91,6 +106,8 @@ class HelloFacts:
     acked_high_water: int
     journal_seq: int
     hub_epoch: str | None = None
+    #: the token of the change at ``cursor`` (from the v3 hub that sent it)
+    cursor_token: str | None = None
 
 
 class GateOwner(Protocol):
@@ -105,12 +122,13 @@ class GateOwner(Protocol):
     async def snapshot_started(self, seq: int, total_rows: int, reason: str) -> None: ...
 
     async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
-                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
+                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int,
+                                   states: Sequence[Any] = ()) -> None:
         """Upsert rows into the staging replica. Never un-revoke: ``sync.merge.merge_ticket``."""
 
-    async def snapshot_finished(self, cursor: int) -> None: ...
+    async def snapshot_finished(self, cursor: int, token: str | None = None) -> None: ...
 
-    async def apply_deltas(self, changes: Sequence[Change], cursor: int) -> None:
+    async def apply_deltas(self, changes: Sequence[Change], cursor: int, token: str | None = None) -> None:
         """Apply in one transaction with the new cursor (rows: ``merge_ticket(..., from_snapshot=False)``)."""
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None: ...
@@ -139,9 +157,17 @@ class GateOwner(Protocol):
 # ----------------------------------------------------------------------------- adapter helpers
 def change_from_row(seq: int, kind: str, row: Mapping[str, Any]) -> Change:
     """A change-log row (``kind`` "ticket", "zone" or "policy" with the full row after the
-    change, as the hub store keeps them) as a protocol change. Raises RemoteProtocolError
-    (``bad_field``) on a malformed row, like any decoded input."""
+    change, or "entry" with the event, as the hub store keeps them) as a protocol change.
+    Raises RemoteProtocolError (``bad_field``) on a malformed row, like any decoded input."""
+    if kind == "entry":
+        return change_from_wire({"kind": kind, "seq": seq, **row})
     return change_from_wire({"kind": kind, "seq": seq, kind: dict(row)})
+
+
+def entry_event(seq: int, row: Mapping[str, Any]) -> EntryEvent:
+    ev = change_from_row(seq, "entry", row)
+    assert isinstance(ev, EntryEvent)
+    return ev
 
 
 def snapshot_page_from_rows(seq: int, zones: Sequence[Mapping[str, Any]], policies: Sequence[Mapping[str, Any]],
@@ -149,6 +175,9 @@ def snapshot_page_from_rows(seq: int, zones: Sequence[Mapping[str, Any]], polici
                             total_rows: int = 0) -> SnapshotPage:
     """A snapshot page from the row dicts a store reads (ticket rows shaped like TicketRecord,
     ``rotating_secret`` base64; zones with ``gates``; policies with ``kind``/``passback``)."""
+    pairs = [ticket_state_from_wire(dict(t)) for t in tickets]
+    states = tuple(st for _r, st in pairs)
     return SnapshotPage(seq, tuple(zone_from_wire(dict(z)) for z in zones),
                         tuple(policy_from_wire(dict(p)) for p in policies),
-                        tuple(ticket_from_wire(dict(t)) for t in tickets), next_after, total_rows)
+                        tuple(r for r, _st in pairs), next_after, total_rows,
+                        states if any(st is not None for st in states) else ())

@@ -111,7 +111,8 @@ class GateClient:
             await self._set_state("connecting", self.url)
             wait: float | None = None
             try:
-                async with connect(self.url, additional_headers={"Authorization": f"Bearer {self.token}"},
+                headers = {"Authorization": f"Bearer {self.token}", "X-Gatehouse-Gate": self.session.gate_id}
+                async with connect(self.url, additional_headers=headers,
                                    ssl=self.ssl, open_timeout=self.open_timeout_s, max_size=m.MAX_FRAME_BYTES,
                                    ping_interval=None, compression=None, proxy=None,
                                    close_timeout=self.close_timeout_s) as ws:
@@ -149,8 +150,8 @@ class GateClient:
     async def _serve(self, ws: ClientConnection) -> bool:
         """One connection: a reader task and a pump task; the first to end ends both."""
         facts = await self.owner.hello_facts()
-        self.session.connect(s.GateFacts(facts.cursor, facts.acked_high_water, facts.journal_seq, facts.hub_epoch),
-                             self.clock())
+        self.session.connect(s.GateFacts(facts.cursor, facts.acked_high_water, facts.journal_seq, facts.hub_epoch,
+                                         facts.cursor_token), self.clock())
         await self._flush(ws)
         self._synced = False
         reader = asyncio.create_task(self._read(ws))
@@ -205,7 +206,8 @@ class GateClient:
         o = self.owner
         for ev in events:
             if isinstance(ev, s.HelloAccepted):
-                await o.on_hub_epoch(ev.hub_epoch)
+                if ev.replica_sync == "deltas":
+                    await o.on_hub_epoch(ev.hub_epoch)  # after a snapshot: once it is complete
                 if ev.event and (on_info := getattr(o, "on_event_info", None)) is not None:
                     await on_info(ev.event)
                 if ev.replica_sync == "deltas":
@@ -221,13 +223,25 @@ class GateClient:
             elif isinstance(ev, s.SnapshotStarted):
                 await o.snapshot_started(ev.seq, ev.total_rows, ev.reason)
             elif isinstance(ev, s.ApplySnapshotBatch):
-                await o.apply_snapshot_batch(ev.rows, ev.zones, ev.policies, ev.done_rows, ev.total_rows)
+                if ev.states:
+                    await o.apply_snapshot_batch(ev.rows, ev.zones, ev.policies, ev.done_rows, ev.total_rows,
+                                                 states=ev.states)
+                else:
+                    await o.apply_snapshot_batch(ev.rows, ev.zones, ev.policies, ev.done_rows, ev.total_rows)
             elif isinstance(ev, s.SnapshotFinished):
-                await o.snapshot_finished(ev.cursor)
+                if ev.token is not None:
+                    await o.snapshot_finished(ev.cursor, token=ev.token)
+                else:
+                    await o.snapshot_finished(ev.cursor)
+                if ev.hub_epoch is not None:
+                    await o.on_hub_epoch(ev.hub_epoch)
                 synced = True
                 await self._set_state("online", "snapshot applied")
             elif isinstance(ev, s.ApplyDeltas):
-                await o.apply_deltas(ev.changes, ev.cursor)
+                if ev.token is not None:
+                    await o.apply_deltas(ev.changes, ev.cursor, token=ev.token)
+                else:
+                    await o.apply_deltas(ev.changes, ev.cursor)
             elif isinstance(ev, s.RemoteAdmitted):
                 if not ev.not_passed:
                     await o.on_remote_admit(ev.ticket_id, ev.gate_id, ev.at, ev.direction)

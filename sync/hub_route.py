@@ -48,6 +48,10 @@ def bearer_token(headers: Any) -> str | None:
 class GateConnection:
     """One connected gate: its websocket, its session, and the tasks that pump them."""
 
+    #: a snapshot request while one younger than this is still streaming is ignored (a gate
+    #: asking again and again can cost only its own session, never the hub)
+    SNAPSHOT_MIN_INTERVAL_S = 5.0
+
     def __init__(self, ws: WebSocket, gate_id: str, backend: HubBackend, registry: GateRegistry,
                  config: s.SessionConfig, clock: Callable[[], float], snapshot_page: int, changes_page: int) -> None:
         self.ws = ws
@@ -60,6 +64,8 @@ class GateConnection:
         self.changes_page = changes_page
         self._send_lock = asyncio.Lock()
         self._replica_task: asyncio.Task[None] | None = None
+        self._replica_started = 0.0
+        self.snapshot_requests_ignored = 0
         self._flush_task: asyncio.Task[None] | None = None
         self.closing = False
         self.close_reason = ""
@@ -135,21 +141,44 @@ class GateConnection:
         for ev in events:
             if isinstance(ev, s.StoreEntries):
                 result = await self.backend.ingest(self.gate_id, ev.entries)
+                if result.high_water < self.session.acked:
+                    # The store holds less of this gate's journal than we acked on this very
+                    # connection: the database went back (a failover to a standby that lacked
+                    # the last commits). A new hello makes the gate re-send from what is held.
+                    log.error("gate %s: the hub now holds its journal only to %d but acked %d; the database lost"
+                              " data: closing so the gate re-sends", self.gate_id, result.high_water,
+                              self.session.acked)
+                    await self.close("the hub lost journal entries (database rolled back): reconnect to re-send")
+                    return
                 self.session.entries_stored(result.high_water, result.backed_up, result.conflicts)
-                for e in result.admits:
-                    if (admit := s.remote_admit_for(self.gate_id, e)) is not None:
-                        self.registry.broadcast_admit(admit, e.zone_id)
+                if not getattr(self.backend, "feed_driven", False):
+                    for e in result.admits:
+                        if (admit := s.remote_admit_for(self.gate_id, e)) is not None:
+                            self.registry.broadcast_admit(admit, e.zone_id)
             elif isinstance(ev, s.HelloReceived):
                 backup_hw = getattr(self.backend, "backup_high_water", None)
+                holds = getattr(self.backend, "cursor_holds", None)
+                zones_of = getattr(self.backend, "gate_zones", None)
+                if zones_of is not None:
+                    self.session.zones = await zones_of(self.gate_id)
                 facts = s.HubFacts(
                     hub_held=await self.backend.journal_high_water(self.gate_id),
                     hub_epoch=await self.backend.hub_epoch(),
                     hub_seq=await self.backend.current_seq(),
                     backed_up=await backup_hw(self.gate_id) if backup_hw is not None else 0,
                     event=await self.backend.event_info(),
+                    cursor_holds=(await holds(ev.hello.cursor, ev.hello.cursor_token)
+                                  if holds is not None else True),
                 )
                 await self.handle(self.session.answer_hello(facts))
             elif isinstance(ev, s.SnapshotNeeded | s.CatchUpNeeded):
+                if (isinstance(ev, s.SnapshotNeeded) and ev.reason.startswith("requested")
+                        and self._replica_task is not None and not self._replica_task.done()
+                        and self.clock() - self._replica_started < self.SNAPSHOT_MIN_INTERVAL_S):
+                    self.snapshot_requests_ignored += 1
+                    log.warning("gate %s: snapshot request ignored, one is still streaming (%d ignored)",
+                                self.gate_id, self.snapshot_requests_ignored)
+                    continue
                 self._restart_replica_task(ev)
             elif isinstance(ev, s.CloseWanted):
                 log.warning("gate %s: closing: %s", self.gate_id, ev.reason)
@@ -162,6 +191,7 @@ class GateConnection:
     def _restart_replica_task(self, ev: s.SnapshotNeeded | s.CatchUpNeeded) -> None:
         if self._replica_task is not None:
             self._replica_task.cancel()
+        self._replica_started = self.clock()
         self._replica_task = asyncio.get_running_loop().create_task(self._replica(ev))
 
     async def _replica(self, ev: s.SnapshotNeeded | s.CatchUpNeeded) -> None:
@@ -171,17 +201,29 @@ class GateConnection:
                 page = await b.snapshot_rows(0, self.snapshot_page)
                 sess.begin_snapshot(page.seq, page.total_rows, ev.reason)  # the first page's seq
                 first = True
+                snap_seq = page.seq
                 while True:
                     sess.snapshot_batch(page.tickets, page.zones if first else (), page.policies if first else (),
-                                        page.total_rows)
+                                        page.total_rows, page.states)
                     await self.flush()  # backpressure: one page in memory at a time
                     if page.next_after is None:
                         break
                     page, first = await b.snapshot_rows(page.next_after, self.snapshot_page), False
-                sess.end_snapshot()
+                token_of = getattr(b, "change_token", None)
+                sess.end_snapshot(await token_of(snap_seq) if token_of is not None else None)
                 await self.flush()
-            while changes := await b.changes_since(sess.sent_seq, self.changes_page):
-                sess.send_changes(changes)
+            paged = getattr(b, "changes_page", None)
+            while True:
+                if paged is not None:
+                    got = await paged(sess.read_seq, self.changes_page)
+                    if got.end_seq <= sess.read_seq:
+                        break
+                    sess.send_changes(got.changes, got.end_seq, got.end_token)
+                else:
+                    changes = await b.changes_since(sess.read_seq, self.changes_page)
+                    if not changes:
+                        break
+                    sess.send_changes(changes)
                 await self.flush()
             sess.caught_up()  # no await since the empty read: pushes from here on are live
             await self.flush()
@@ -226,14 +268,23 @@ class GateRegistry:
                 n += 1
         return n
 
-    def push_changes(self, changes: Sequence[m.Change]) -> int:
-        """Push committed changes (revocations, upgrades...) to every live gate."""
+    def push_changes(self, changes: Sequence[m.Change], end_seq: int | None = None,
+                     end_token: str | None = None) -> int:
+        """Push committed changes (revocations, upgrades, entry events) to every live gate;
+        each session keeps what its gate needs. Returns how many gates were sent something."""
         n = 0
+        entries_only = bool(changes) and all(isinstance(c, m.EntryEvent) for c in changes)
         for conn in list(self.connections.values()):
-            if conn.session.push_changes(changes):
-                conn.flush_soon()
+            if conn.session.push_changes(changes, end_seq, end_token):
+                # entry events wait a moment so several go in one frame; ticket changes go at once
+                conn.flush_soon(self.FANOUT_DELAY_S if entries_only else 0.0)
                 n += 1
         return n
+
+    def set_gate_zones(self, gate_id: str, zones: frozenset[int] | None) -> None:
+        conn = self.connections.get(gate_id)
+        if conn is not None:
+            conn.session.zones = zones
 
     def send_command(self, command: m.Command, gate_id: str | None = None) -> int:
         """Send a control-room command to one gate, or to all when ``gate_id`` is None."""
@@ -266,8 +317,15 @@ def add_gate_route(app: FastAPI, backend: HubBackend, *, path: str = "/ws/gate",
         token = bearer_token(ws.headers)
         gate_id = await backend.authenticate_gate(token) if token else None
         if gate_id is None:
+            claimed = (ws.headers.get("x-gatehouse-gate") or "")[:64] or None
             reason = "missing bearer token" if token is None else "unknown or revoked gate token"
-            log.warning("gate connection refused from %s: %s", ws.client, reason)
+            status_of = getattr(backend, "gate_token_status", None)
+            if token is not None and status_of is not None:
+                reason = REFUSALS.get(await status_of(token, claimed), reason)
+            log.warning("gate connection refused from %s (says it is %s): %s", ws.client, claimed or "?", reason)
+            refused = getattr(backend, "gate_refused", None)
+            if refused is not None:
+                refused(claimed, reason, str(ws.client))
             await _refuse(ws, reason)
             return
         await ws.accept()
@@ -286,6 +344,15 @@ def add_gate_route(app: FastAPI, backend: HubBackend, *, path: str = "/ws/gate",
             log.info("gate %s disconnected", gate_id)
 
     return reg
+
+
+#: why a gate token was refused, in words for the gate's screen (keys: HubBackend.gate_token_status)
+REFUSALS = {
+    "unknown": "the hub does not know this gate (restored from an older backup?) — re-enrol this gate",
+    "re_enrol": "this gate's token was replaced — re-enrol this gate with its new enrolment token",
+    "revoked": "this gate has been revoked at the hub",
+    "pending": "this gate waits for its enrolment — run gatehouse gate enroll",
+}
 
 
 async def _refuse(ws: WebSocket, reason: str) -> None:

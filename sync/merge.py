@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tickets.model import TicketRecord, TicketStatus
+from tickets.model import EntryState, TicketRecord, TicketStatus
 
 
 def merge_ticket(local: TicketRecord | None, incoming: TicketRecord, *, from_snapshot: bool = True) -> TicketRecord:
@@ -27,3 +27,39 @@ def merge_ticket(local: TicketRecord | None, incoming: TicketRecord, *, from_sna
     if from_snapshot and local.status is TicketStatus.REVOKED and merged.status is not TicketStatus.REVOKED:
         merged = replace(merged, status=TicketStatus.REVOKED)
     return merged
+
+
+def merge_state(local: EntryState, hub: EntryState) -> EntryState:
+    """A ticket's entry state when the hub's (from a snapshot) meets what the gate knows.
+
+    Entries never go down (either side may have counted an admit the other has not heard of
+    yet); each side's last entry and exit times are kept; *inside* is taken from the side
+    with the more recent event, and when both are as recent, inside wins (fail closed: a
+    holder believed inside is refused re-entry rather than let in twice).
+    """
+    def latest(s: EntryState) -> float | None:
+        times = [t for t in (s.last_entry_at, s.last_exit_at) if t is not None]
+        return max(times) if times else None
+
+    lt, ht = latest(local), latest(hub)
+    if ht is None:
+        inside = local.inside if lt is not None or local.entries else hub.inside or local.inside
+    elif lt is None or ht > lt:
+        inside = hub.inside
+    elif lt > ht:
+        inside = local.inside
+    else:
+        inside = local.inside or hub.inside
+    return EntryState(
+        entries=max(local.entries, hub.entries), inside=inside,
+        last_entry_at=_max(local.last_entry_at, hub.last_entry_at),
+        last_exit_at=_max(local.last_exit_at, hub.last_exit_at),
+    )
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)

@@ -24,14 +24,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sync.errors import RemoteProtocolError
+from tickets.barcode import KEY_BYTES as BARCODE_KEY_BYTES
 from tickets.entry import JournalEntry
 from tickets.model import TicketRecord, TicketStatus, Zone
 from tickets.policy import EntryKind, EntryPolicy, Passback
 
 #: Protocol versions this code speaks. v2 adds zlib-compressed binary frames for large
-#: messages and the ``compressed`` flag in ``hello``; everything else is shared with v1.
+#: messages and the ``compressed`` flag in ``hello``. v3 adds ``entry`` changes (another
+#: gate's admit, exit or not-passed, in the change log, so a gate that was away catches up
+#: on entry state too), ``end_seq`` on ``deltas`` (the cursor moves past changes not meant for
+#: this gate) and ``cursor_token`` in ``hello`` (the hub notices when its log lost the change
+#: the gate's cursor names). Ticket rows may carry ``state`` and ``barcode_key`` in any
+#: version (older peers ignore unknown keys).
 MIN_VERSION = 1
-MAX_VERSION = 2
+MAX_VERSION = 3
 #: Replica schema version: the shape of ticket rows, zones and policies on the wire.
 SCHEMA_VERSION = 1
 #: Largest frame (compressed or not) we accept, and largest decompressed JSON.
@@ -132,8 +138,12 @@ def _obj(v: Any, what: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- replica rows
 def ticket_to_wire(t: TicketRecord) -> dict[str, Any]:
-    """A ticket record as a JSON-ready dict (``rotating_secret`` as base64 or null)."""
-    return {
+    """A ticket record as a JSON-ready dict (``rotating_secret`` as base64 or null).
+
+    ``barcode_key`` (hex, 16 bytes) is sent only when the ticket has one, so a row without it
+    reads the same to an older gate; absent or null means None.
+    """
+    d: dict[str, Any] = {
         "ticket_id": t.ticket_id,
         "number": t.number,
         "zone_id": t.zone_id,
@@ -146,6 +156,32 @@ def ticket_to_wire(t: TicketRecord) -> dict[str, Any]:
         "holder": t.holder,
         "seat": t.seat,
     }
+    if t.barcode_key is not None:
+        d["barcode_key"] = t.barcode_key.hex()
+    return d
+
+
+def state_from_wire(v: Any) -> TicketState | None:
+    """A ticket row's ``state`` (the hub's entry state for it), or None when absent."""
+    if v is None:
+        return None
+    d = _obj(v, "state")
+    last_in = d.get("last_entry_at")
+    last_out = d.get("last_exit_at")
+    for name, value in (("last_entry_at", last_in), ("last_exit_at", last_out)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or value != value or abs(value) > 2**33):
+            raise _bad(f"state.{name}", "expected a time or null")
+    return TicketState(entries=_int(d, "entries", default=0), inside=_bool(d, "inside"),
+                       last_entry_at=None if last_in is None else float(last_in),
+                       last_exit_at=None if last_out is None else float(last_out),
+                       state_seq=_int(d, "state_seq", default=0))
+
+
+def ticket_state_from_wire(v: Any) -> tuple[TicketRecord, TicketState | None]:
+    """A ticket row and the entry state it carries (snapshot rows from a v3 hub)."""
+    d = _obj(v, "ticket")
+    return ticket_from_wire(d), state_from_wire(d.get("state"))
 
 
 def ticket_from_wire(v: Any) -> TicketRecord:
@@ -156,6 +192,12 @@ def ticket_from_wire(v: Any) -> TicketRecord:
         status = TicketStatus(_str(d, "status", "valid"))
     except (binascii.Error, ValueError) as exc:
         raise _bad("ticket", str(exc)) from None
+    key_hex = _opt_str(d, "barcode_key")
+    barcode_key = None
+    if key_hex is not None:
+        if len(key_hex) != 2 * BARCODE_KEY_BYTES or not all(c in "0123456789abcdefABCDEF" for c in key_hex):
+            raise _bad("barcode_key", f"expected {2 * BARCODE_KEY_BYTES} hex digits")
+        barcode_key = bytes.fromhex(key_hex)
     return TicketRecord(
         ticket_id=_int(d, "ticket_id", minimum=1),
         number=_str(d, "number"),
@@ -168,6 +210,7 @@ def ticket_from_wire(v: Any) -> TicketRecord:
         rotating_secret=secret,
         holder=_str(d, "holder", ""),
         seat=_str(d, "seat", ""),
+        barcode_key=barcode_key,
     )
 
 
@@ -200,6 +243,18 @@ def policy_from_wire(v: Any) -> EntryPolicy:
                        passback=passback,
                        passback_wait_s=_num(d, "passback_wait_s", _num(d, "wait_s", 0.0)),  # hub rows say wait_s
                        max_entries=_opt_int(d, "max_entries"))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketState:
+    """A ticket's entry state as the hub knows it; ``state_seq`` is the change seq of the last
+    entry event folded in (a gate skips ``entry`` changes at or below it)."""
+
+    entries: int = 0
+    inside: bool = False
+    last_entry_at: float | None = None
+    last_exit_at: float | None = None
+    state_seq: int = 0
 
 
 # --------------------------------------------------------------------------- changes
@@ -250,7 +305,23 @@ class PolicyChange:
     kind = "policy"
 
 
-Change = TicketUpsert | TicketRevoke | TicketSupersede | ZoneChange | PolicyChange
+@dataclass(frozen=True, slots=True)
+class EntryEvent:
+    """v3: a ticket was admitted (or exited) at gate ``gate_id`` as its journal entry
+    ``gate_seq``; ``not_passed``: that admit did not pass the turnstile, so undo it."""
+
+    seq: int
+    ticket_id: int
+    gate_id: str
+    at: float
+    direction: str = "in"
+    gate_seq: int = 0
+    zone_id: int | None = None
+    not_passed: bool = False
+    kind = "entry"
+
+
+Change = TicketUpsert | TicketRevoke | TicketSupersede | ZoneChange | PolicyChange | EntryEvent
 
 
 def change_to_wire(c: Change) -> dict[str, Any]:
@@ -263,6 +334,9 @@ def change_to_wire(c: Change) -> dict[str, Any]:
         d.update(ticket_id=c.ticket_id, serial=c.serial, replaced_by=c.replaced_by)
     elif isinstance(c, ZoneChange):
         d["zone"] = zone_to_wire(c.zone)
+    elif isinstance(c, EntryEvent):
+        d.update(ticket_id=c.ticket_id, gate_id=c.gate_id, at=c.at, direction=c.direction, gate_seq=c.gate_seq,
+                 zone_id=c.zone_id, not_passed=c.not_passed)
     else:
         d["policy"] = policy_to_wire(c.policy)
     return d
@@ -282,6 +356,15 @@ def change_from_wire(v: Any) -> Change:
         return ZoneChange(seq, zone_from_wire(d.get("zone")))
     if kind == "policy":
         return PolicyChange(seq, policy_from_wire(d.get("policy")))
+    if kind == "entry":
+        at = _num(d, "at")
+        if at != at or abs(at) > 2**33:
+            raise _bad("at", "not a time")
+        direction = _str(d, "direction", "in")
+        if direction not in ("in", "out"):
+            raise _bad("direction", "must be in or out")
+        return EntryEvent(seq, _int(d, "ticket_id", minimum=1), _str(d, "gate_id", nonempty=True), at, direction,
+                          _int(d, "gate_seq", default=0), _opt_int(d, "zone_id"), _bool(d, "not_passed"))
     raise _bad("change.kind", f"unknown change kind {kind!r}")
 
 
@@ -304,6 +387,8 @@ class Hello:
     hub_epoch: str | None = None
     #: v2: the gate can read zlib-compressed binary frames
     compressed: bool = False
+    #: v3: the token of the change at ``cursor`` (the hub checks its log still holds it)
+    cursor_token: str | None = None
     type = "hello"
 
 
@@ -350,6 +435,8 @@ class SnapshotBatch:
     policies: tuple[EntryPolicy, ...] = ()
     done_rows: int = 0
     total_rows: int = 0
+    #: the hub's entry state of each row (same order; None: never entered), from a hub that knows it
+    states: tuple[TicketState | None, ...] = ()
     type = "snapshot_batch"
 
 
@@ -360,6 +447,8 @@ class SnapshotEnd:
     seq: int
     batches: int
     total_rows: int
+    #: v3: the token of the change at ``seq``
+    token: str | None = None
     type = "snapshot_end"
 
 
@@ -378,6 +467,10 @@ class Deltas:
 
     prev_seq: int
     changes: tuple[Change, ...]
+    #: v3: the cursor after this message (past changes not meant for this gate); None: the last change's seq
+    end_seq: int | None = None
+    #: v3: the token of the change at ``end_seq`` (what the gate sends back as ``cursor_token``)
+    end_token: str | None = None
     type = "deltas"
 
 
@@ -468,7 +561,8 @@ class Error:
 class Command:
     """Hub → gate: an order from the control room. ``name`` is open-ended so older gates
     can refuse a command they do not know instead of failing to decode it. Known names:
-    ``emergency_on``, ``emergency_off``, ``close``, ``open``."""
+    ``emergency_on``, ``emergency_off``, ``close``, ``open``, ``refresh_manifest`` (stewards
+    or the manifest changed: fetch them now)."""
 
     name: str
     reason: str = ""
@@ -477,7 +571,7 @@ class Command:
     type = "command"
 
 
-KNOWN_COMMANDS = frozenset({"emergency_on", "emergency_off", "close", "open"})
+KNOWN_COMMANDS = frozenset({"emergency_on", "emergency_off", "close", "open", "refresh_manifest"})
 
 Message = (Hello | HelloReply | SnapshotBegin | SnapshotBatch | SnapshotEnd | SnapshotRequest | Deltas
            | CatchUp | JournalBatch | JournalAck | RemoteAdmit | RemoteAdmits | Ping | Pong | Error | Command)
@@ -488,10 +582,17 @@ def to_dict(m: Message) -> dict[str, Any]:
     """The message as a JSON-ready dict with its ``type``."""
     d: dict[str, Any] = {"type": m.type}
     if isinstance(m, SnapshotBatch):
-        d.update(index=m.index, rows=[ticket_to_wire(r) for r in m.rows], zones=[zone_to_wire(z) for z in m.zones],
+        wire_rows = [ticket_to_wire(r) for r in m.rows]
+        for row, st in zip(wire_rows, m.states, strict=False):
+            if st is not None:
+                row["state"] = {"entries": st.entries, "inside": st.inside, "last_entry_at": st.last_entry_at,
+                                "last_exit_at": st.last_exit_at, "state_seq": st.state_seq}
+        d.update(index=m.index, rows=wire_rows, zones=[zone_to_wire(z) for z in m.zones],
                  policies=[policy_to_wire(p) for p in m.policies], done_rows=m.done_rows, total_rows=m.total_rows)
     elif isinstance(m, Deltas):
         d.update(prev_seq=m.prev_seq, changes=[change_to_wire(c) for c in m.changes])
+        if m.end_seq is not None:
+            d.update(end_seq=m.end_seq, end_token=m.end_token)
     elif isinstance(m, JournalBatch):
         d["entries"] = [e.to_wire() for e in m.entries]
     elif isinstance(m, RemoteAdmits):
@@ -515,7 +616,7 @@ def _hello(d: dict[str, Any]) -> Hello:
                  max_version=_int(d, "max_version", minimum=1), schema_version=_int(d, "schema_version"),
                  cursor=_int(d, "cursor"), acked_high_water=_int(d, "acked_high_water"),
                  journal_seq=_int(d, "journal_seq"), hub_epoch=_opt_str(d, "hub_epoch"),
-                 compressed=_bool(d, "compressed"))
+                 compressed=_bool(d, "compressed"), cursor_token=_opt_str(d, "cursor_token"))
 
 
 def _hello_reply(d: dict[str, Any]) -> HelloReply:
@@ -547,6 +648,16 @@ def _journal_batch(d: dict[str, Any]) -> JournalBatch:
     return JournalBatch(tuple(out))
 
 
+def _snapshot_batch(d: dict[str, Any]) -> SnapshotBatch:
+    pairs = [ticket_state_from_wire(r) for r in _list(d, "rows")]
+    states = tuple(st for _r, st in pairs)
+    return SnapshotBatch(index=_int(d, "index"), rows=tuple(r for r, _st in pairs),
+                         zones=tuple(zone_from_wire(z) for z in _list(d, "zones", [])),
+                         policies=tuple(policy_from_wire(p) for p in _list(d, "policies", [])),
+                         done_rows=_int(d, "done_rows", default=0), total_rows=_int(d, "total_rows", default=0),
+                         states=states if any(st is not None for st in states) else ())
+
+
 def _command(d: dict[str, Any]) -> Command:
     return Command(name=_str(d, "name", nonempty=True), reason=_str(d, "reason", ""), args=_dict(d, "args", {}),
                    command_id=_str(d, "command_id", ""))
@@ -556,14 +667,12 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "hello": _hello,
     "hello_reply": _hello_reply,
     "snapshot_begin": lambda d: SnapshotBegin(_int(d, "seq"), _int(d, "total_rows"), _str(d, "reason", "")),
-    "snapshot_batch": lambda d: SnapshotBatch(
-        index=_int(d, "index"), rows=tuple(ticket_from_wire(r) for r in _list(d, "rows")),
-        zones=tuple(zone_from_wire(z) for z in _list(d, "zones", [])),
-        policies=tuple(policy_from_wire(p) for p in _list(d, "policies", [])),
-        done_rows=_int(d, "done_rows", default=0), total_rows=_int(d, "total_rows", default=0)),
-    "snapshot_end": lambda d: SnapshotEnd(_int(d, "seq"), _int(d, "batches"), _int(d, "total_rows")),
+    "snapshot_batch": _snapshot_batch,
+    "snapshot_end": lambda d: SnapshotEnd(_int(d, "seq"), _int(d, "batches"), _int(d, "total_rows"),
+                                          _opt_str(d, "token")),
     "snapshot_request": lambda d: SnapshotRequest(_str(d, "reason", "")),
-    "deltas": lambda d: Deltas(_int(d, "prev_seq"), tuple(change_from_wire(c) for c in _list(d, "changes"))),
+    "deltas": lambda d: Deltas(_int(d, "prev_seq"), tuple(change_from_wire(c) for c in _list(d, "changes")),
+                               _opt_int(d, "end_seq"), _opt_str(d, "end_token")),
     "catch_up": lambda d: CatchUp(_int(d, "cursor")),
     "journal_batch": _journal_batch,
     "journal_ack": lambda d: JournalAck(_int(d, "high_water"), _int(d, "backed_up", default=0),

@@ -139,14 +139,21 @@ class ApplySnapshotBatch:
     policies: tuple[EntryPolicy, ...]
     done_rows: int
     total_rows: int
+    #: the hub's entry state per row (same order; empty from a hub that sends none)
+    states: tuple[m.TicketState | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class SnapshotFinished:
-    """Gate: the snapshot is complete. Commit it and store ``cursor``."""
+    """Gate: the snapshot is complete. Commit it and store ``cursor`` (and its ``token``)."""
 
     cursor: int
     total_rows: int
+    token: str | None = None
+    #: the hub epoch this snapshot belongs to: persist it now, not before (a gate that
+    #: adopted a restored hub's epoch and then lost the link mid-snapshot would be answered
+    #: with deltas from a cursor that names a change the restored hub never had)
+    hub_epoch: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +169,8 @@ class ApplyDeltas:
 
     changes: tuple[m.Change, ...]
     cursor: int
+    #: v3: the token of the change at ``cursor`` (store it with the cursor)
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +466,8 @@ class GateFacts:
     acked_high_water: int
     journal_seq: int
     hub_epoch: str | None = None
+    #: the token of the change at ``cursor`` (v3), so the hub can tell whether its log still holds it
+    cursor_token: str | None = None
 
 
 @dataclass(slots=True)
@@ -477,6 +488,7 @@ class GateSession(_Session):
         self.gate_id = gate_id
         self.state: GateState = GateState.DISCONNECTED
         self.cursor = 0
+        self.cursor_token: str | None = None
         self.acked = 0
         self.backed_up = 0
         self.journal_seq = 0
@@ -491,6 +503,7 @@ class GateSession(_Session):
         self._snap_rows = 0
         self._snap_at = 0.0
         self._catch_up_at: float | None = None
+        self._snap_epoch: str | None = None
 
     def _go(self, what: str) -> None:
         self.state = GATE_TRANSITIONS[(self.state, what)]
@@ -501,6 +514,7 @@ class GateSession(_Session):
         if self.state is not GateState.DISCONNECTED:
             raise LocalProtocolError("state", f"connect() in state {self.state}; call connection_lost() first")
         self.cursor, self.acked, self.journal_seq = facts.cursor, facts.acked_high_water, facts.journal_seq
+        self.cursor_token = facts.cursor_token
         self.hub_epoch = facts.hub_epoch
         self.version = None
         self._sent, self._in_flight = self.acked, deque()
@@ -508,7 +522,8 @@ class GateSession(_Session):
         self._hello = m.Hello(gate_id=self.gate_id, min_version=self.config.min_version,
                               max_version=self.config.max_version, schema_version=self.config.schema_version,
                               cursor=self.cursor, acked_high_water=self.acked, journal_seq=self.journal_seq,
-                              hub_epoch=self.hub_epoch, compressed=self.config.max_version >= 2)
+                              hub_epoch=self.hub_epoch, compressed=self.config.max_version >= 2,
+                              cursor_token=self.cursor_token if self.config.max_version >= 3 else None)
         self._send(self._hello)
         self._hello_at = now
         self._go("connect")
@@ -596,7 +611,10 @@ class GateSession(_Session):
             events.append(HubRolledBack(r.hub_held, self.acked, epoch_before, r.hub_epoch))
         if r.hub_held < self.journal_seq and (r.hub_held < self.acked or epoch_changed):
             events.append(NeedResend(r.hub_held + 1))
-        self.hub_epoch = r.hub_epoch
+        if r.replica_sync == "deltas":
+            self.hub_epoch = r.hub_epoch
+        else:
+            self._snap_epoch = r.hub_epoch  # adopted only once the snapshot is complete
         # The hub's word is the truth for this connection: upload from what it holds.
         if r.hub_held != self.acked or r.backed_up > self.backed_up:
             self.acked = r.hub_held
@@ -640,7 +658,7 @@ class GateSession(_Session):
         self._snap_next += 1
         self._snap_rows += len(b.rows)
         self._snap_at = now
-        return [ApplySnapshotBatch(b.index, b.rows, b.zones, b.policies, b.done_rows, b.total_rows)]
+        return [ApplySnapshotBatch(b.index, b.rows, b.zones, b.policies, b.done_rows, b.total_rows, b.states)]
 
     def _on_snapshot_end(self, e: m.SnapshotEnd, now: float) -> list[GateEvent]:
         if self.state is not GateState.SNAPSHOT or self._snap_next is None:
@@ -649,8 +667,11 @@ class GateSession(_Session):
             return self._abort_snapshot(f"end after {self._snap_next} batches, hub sent {e.batches}")
         self._go("snapshot_end")
         self.cursor = e.seq
+        self.cursor_token = e.token
         self._snap_next = self._snap_seq = None
-        return [SnapshotFinished(e.seq, self._snap_rows)]
+        if self._snap_epoch is not None:
+            self.hub_epoch, self._snap_epoch = self._snap_epoch, None
+        return [SnapshotFinished(e.seq, self._snap_rows, e.token, self.hub_epoch)]
 
     def _abort_snapshot(self, why: str) -> list[GateEvent]:
         self._snap_next = self._snap_seq = None
@@ -667,11 +688,15 @@ class GateSession(_Session):
         seqs = [c.seq for c in d.changes]
         if any(b <= a for a, b in itertools.pairwise(seqs)) or (seqs and seqs[0] <= d.prev_seq):
             raise RemoteProtocolError("bad_field", "deltas must be in ascending seq order after prev_seq")
-        if not d.changes:
+        if d.end_seq is not None and (d.end_seq < d.prev_seq or (seqs and d.end_seq < seqs[-1])):
+            raise RemoteProtocolError("bad_field", "end_seq must not be below the changes it ends")
+        end = d.end_seq if d.end_seq is not None else (seqs[-1] if seqs else d.prev_seq)
+        if end <= self.cursor and not d.changes:
             return []
-        self.cursor = seqs[-1]
+        self.cursor = end
+        self.cursor_token = d.end_token if d.end_seq is not None else None
         self._catch_up_at = None
-        return [ApplyDeltas(d.changes, self.cursor)]
+        return [ApplyDeltas(d.changes, self.cursor, self.cursor_token)]
 
     def _ask_catch_up(self, now: float) -> list[GateEvent]:
         if self._catch_up_at is None or now - self._catch_up_at >= self.config.reply_timeout_s:
@@ -709,6 +734,9 @@ class HubFacts:
     hub_seq: int
     backed_up: int = 0
     event: dict[str, Any] = field(default_factory=dict)
+    #: False: the hub's change log no longer holds the change at the gate's cursor (restored,
+    #: or failed over to a standby that lacked it): the gate needs a full snapshot
+    cursor_holds: bool = True
 
 
 class HubSession(_Session):
@@ -723,7 +751,10 @@ class HubSession(_Session):
         self.gate_id = gate_id
         self.state: HubState = HubState.AWAIT_HELLO
         self.hello: m.Hello | None = None
-        self.sent_seq = 0  # last change seq sent to this gate
+        self.sent_seq = 0  # the gate's cursor as far as this session has told it
+        self.read_seq = 0  # how far the change log has been read for this gate (>= sent_seq)
+        #: zones whose entry events this gate needs (None: all); set by the owner
+        self.zones: frozenset[int] | None = None
         self.acked = 0
         self._last_received = self._last_ping = now
         self._snap_index = 0
@@ -767,7 +798,7 @@ class HubSession(_Session):
         if self.state is HubState.SNAPSHOT:
             return []  # a snapshot is on its way; it ends with a cursor
         self._go("catch_up")
-        self.sent_seq = c.cursor
+        self.sent_seq = self.read_seq = c.cursor
         return [CatchUpNeeded(c.cursor)]
 
     # ---- owner calls
@@ -793,6 +824,8 @@ class HubSession(_Session):
             reason = "epoch_changed"
         elif h.cursor > facts.hub_seq:
             reason = "cursor_ahead"
+        elif not facts.cursor_holds:
+            reason = "cursor_lost"
         self.acked = facts.hub_held
         self._send(m.HelloReply(version=self.version, min_version=cfg.min_version, max_version=cfg.max_version,
                                 hub_held=facts.hub_held, backed_up=facts.backed_up, hub_epoch=facts.hub_epoch,
@@ -802,7 +835,7 @@ class HubSession(_Session):
             self._go("answer:snapshot")
             return [SnapshotNeeded(reason)]
         self._go("answer:deltas")
-        self.sent_seq = h.cursor
+        self.sent_seq = self.read_seq = h.cursor
         return [CatchUpNeeded(h.cursor)]
 
     def begin_snapshot(self, seq: int, total_rows: int, reason: str = "") -> None:
@@ -812,25 +845,29 @@ class HubSession(_Session):
         self._send(m.SnapshotBegin(seq, total_rows, reason))
 
     def snapshot_batch(self, rows: Sequence[TicketRecord], zones: Iterable[Zone] = (),
-                       policies: Iterable[EntryPolicy] = (), total_rows: int = 0) -> None:
+                       policies: Iterable[EntryPolicy] = (), total_rows: int = 0,
+                       states: Sequence[m.TicketState | None] = ()) -> None:
         self._require(HubState.SNAPSHOT, "snapshot_batch")
         self._snap_rows += len(rows)
         self._send(m.SnapshotBatch(self._snap_index, tuple(rows), tuple(zones), tuple(policies),
-                                   self._snap_rows, total_rows))
+                                   self._snap_rows, total_rows, tuple(states)))
         self._snap_index += 1
 
-    def end_snapshot(self) -> CatchUpNeeded:
+    def end_snapshot(self, token: str | None = None) -> CatchUpNeeded:
         """Finish the snapshot; the owner then catches up from its seq like after a hello."""
         self._require(HubState.SNAPSHOT, "end_snapshot")
-        self._send(m.SnapshotEnd(self._snap_seq, self._snap_index, self._snap_rows))
+        self._send(m.SnapshotEnd(self._snap_seq, self._snap_index, self._snap_rows,
+                                 token if (self.version or 1) >= 3 else None))
         self._go("end_snapshot")
-        self.sent_seq = self._snap_seq
+        self.sent_seq = self.read_seq = self._snap_seq
         return CatchUpNeeded(self._snap_seq)
 
-    def send_changes(self, changes: Sequence[m.Change]) -> None:
-        """Send one page of ``changes_since(sent_seq)`` while catching up."""
+    def send_changes(self, changes: Sequence[m.Change], end_seq: int | None = None,
+                     end_token: str | None = None) -> None:
+        """Send one page of ``changes_since(read_seq)`` while catching up (``end_seq``: where the
+        read ended, past changes not meant for gates)."""
         self._require(HubState.CATCHING_UP, "send_changes")
-        self._send_deltas(changes)
+        self._send_deltas(changes, end_seq, end_token)
 
     def caught_up(self) -> None:
         """``changes_since(sent_seq)`` came back empty: from now on pushes flow live.
@@ -838,19 +875,56 @@ class HubSession(_Session):
         if self.state is HubState.CATCHING_UP:
             self._go("caught_up")
 
-    def push_changes(self, changes: Sequence[m.Change]) -> bool:
+    def push_changes(self, changes: Sequence[m.Change], end_seq: int | None = None,
+                     end_token: str | None = None) -> bool:
         """Push committed changes if LIVE (else the running catch-up will read them). True if sent."""
         if self.state is not HubState.LIVE:
             return False
-        return self._send_deltas(changes)
+        return self._send_deltas(changes, end_seq, end_token)
 
-    def _send_deltas(self, changes: Sequence[m.Change]) -> bool:
-        fresh = tuple(c for c in changes if c.seq > self.sent_seq)
-        if not fresh:
-            return False
-        self._send(m.Deltas(self.sent_seq, fresh))
-        self.sent_seq = fresh[-1].seq
-        return True
+    #: a v3 gate's cursor is moved on at least this often over changes it does not need
+    ADVANCE_EVERY = 2000
+
+    def _send_deltas(self, changes: Sequence[m.Change], end_seq: int | None = None,
+                     end_token: str | None = None) -> bool:
+        """Send what this gate needs of ``changes`` (read up to ``end_seq``).
+
+        Entry events go only to gates that admit the ticket's zone, never back to the gate
+        they came from; a v3 gate gets them as ``entry`` changes and its cursor moves to
+        ``end_seq``; an older gate gets them as ``remote_admit`` messages and its cursor stays
+        on the last change it was sent (so its ``prev_seq`` check holds).
+        """
+        fresh = [c for c in changes if c.seq > self.read_seq]
+        end = max(end_seq if end_seq is not None else (fresh[-1].seq if fresh else self.read_seq), self.read_seq)
+        v3 = (self.version or 1) >= 3
+        keep: list[m.Change] = []
+        admits: list[m.RemoteAdmit] = []
+        for c in fresh:
+            if isinstance(c, m.EntryEvent):
+                if c.gate_id == self.gate_id or (self.zones is not None and c.zone_id is not None
+                                                 and c.zone_id not in self.zones):
+                    continue
+                if v3:
+                    keep.append(c)
+                else:
+                    admits.append(m.RemoteAdmit(c.ticket_id, c.gate_id, c.at, c.direction, c.gate_seq, c.not_passed))
+            else:
+                keep.append(c)
+        self.read_seq = end
+        sent = False
+        if v3:
+            if keep or end - self.sent_seq >= self.ADVANCE_EVERY:
+                self._send(m.Deltas(self.sent_seq, tuple(keep), end, end_token if end_seq is not None else None))
+                self.sent_seq = end
+                sent = True
+        elif keep:
+            self._send(m.Deltas(self.sent_seq, tuple(keep)))
+            self.sent_seq = keep[-1].seq
+            sent = True
+        for a in admits:
+            self._send(a)
+            sent = True
+        return sent
 
     def entries_stored(self, high_water: int, backed_up: int = 0, conflicts: int = 0) -> None:
         """The owner stored a batch; ``high_water`` is its gap-free high water for this gate."""

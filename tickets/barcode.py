@@ -28,3 +28,34 @@ def fold(text: str) -> str:
 def barcode_key(text: str) -> bytes:
     """The digest a gate looks a scanned barcode up by (16 bytes)."""
     return hashlib.sha256(_DOMAIN + fold(text).encode("utf-8", "surrogatepass")).digest()[:KEY_BYTES]
+
+
+#: A ticket admitted on a shop's signature before the hub sent it has no hub ticket id yet.
+#: It is tracked under a *provisional* id derived from its barcode key, the same at every
+#: gate, so a second scan anywhere in its zone is refused. The hub never issues ids in
+#: [PROVISIONAL_ID_BASE, 2**63).
+PROVISIONAL_ID_BASE = 2**62
+
+#: The journal's ``raw`` for a code that is not a gatehouse credential: this prefix and the
+#: barcode key in hex. The hub resolves the ticket by the key; the barcode is never stored.
+JOURNAL_KEY_PREFIX = b"barcode_key:"
+_GH1 = b"GH1:"
+
+
+def provisional_ticket_id(key: bytes) -> int:
+    """The id a ticket known only by its barcode key is tracked under (see above)."""
+    return PROVISIONAL_ID_BASE + int.from_bytes(key[:8], "big") % PROVISIONAL_ID_BASE
+
+
+def journal_raw(payload: bytes) -> bytes:
+    """What the journal keeps of scanned bytes.
+
+    A gatehouse credential (``GH1:…``) is kept as read: it is signed and names its ticket,
+    and the hub's audit uses it. Any other code may be a shop's secret barcode, so only its
+    key is kept (``barcode_key:<hex>``) — the journal, the hub's copy of it and its API
+    must not become a way to read barcodes back.
+    """
+    if payload.strip(b" \t\r\n\x00")[:4].upper() == _GH1:
+        return payload
+    text = payload.decode("utf-8", errors="replace")
+    return JOURNAL_KEY_PREFIX + barcode_key(text).hex().encode("ascii")

@@ -14,8 +14,10 @@ and the Ed25519 signature (64 bytes) covers ``b"GH1" + payload``. The ROTATING f
 signed, so the code cannot be stripped off to pass a rotating ticket off as a static one.
 
 Anything that does not start with ``GH1:`` and looks like a ticket number (printable
-ASCII letters, digits and ``-_./``, 1–64 characters) is a legacy number, looked up in the
-replica only. Everything else is MALFORMED.
+ASCII letters, digits and ``-_./``, 1–64 characters) is a legacy number; any other
+printable ASCII text up to :data:`MAX_SCAN_LEN` is a :class:`ForeignCode` (a shop's own
+barcode, e.g. a pretix signed secret with ``+/=``). Both are looked up in the replica by
+their barcode key (:mod:`tickets.barcode`). Everything else is MALFORMED.
 
 :func:`read` is total: for any bytes it returns a credential or raises
 :class:`~tickets.errors.MalformedCredential` / :class:`~tickets.errors.ForgedCredential`.
@@ -42,6 +44,7 @@ SIG_LEN = 64
 BODY_LEN = PAYLOAD_LEN + SIG_LEN
 MAX_SCAN_LEN = 512  # longer than any credential we issue; refuse early
 _LEGACY = re.compile(r"[A-Za-z0-9\-_./]{1,64}")
+_FOREIGN = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 _CODE = re.compile(r"[A-Z2-7]{8}")
 
 
@@ -78,10 +81,24 @@ class SignedCredential:
 
 @dataclass(frozen=True, slots=True)
 class LegacyNumber:
+    """A ticket-number-shaped code: found by its barcode key, or by number for a ticket
+    whose barcode is its number."""
+
     number: str
 
+    @property
+    def text(self) -> str:
+        return self.number
 
-Credential = SignedCredential | LegacyNumber
+
+@dataclass(frozen=True, slots=True)
+class ForeignCode:
+    """Any other printable code (a shop's barcode): found by its barcode key only."""
+
+    text: str
+
+
+Credential = SignedCredential | LegacyNumber | ForeignCode
 
 
 def issue(key: SigningKey, fields: CredentialFields) -> str:
@@ -111,7 +128,9 @@ def read(data: bytes, keyring: KeyRing) -> Credential:
         return _read_signed(text[4:].upper(), keyring)
     if _LEGACY.fullmatch(text):
         return LegacyNumber(text)
-    raise MalformedCredential("neither a gatehouse QR nor a ticket number")
+    if _FOREIGN.fullmatch(text):
+        return ForeignCode(text)
+    raise MalformedCredential("neither a gatehouse QR nor a printable barcode")
 
 
 def _read_signed(rest: str, keyring: KeyRing) -> SignedCredential:

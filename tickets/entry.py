@@ -13,10 +13,45 @@ so the journal stays append-only: an admit is consumed unless a later passage en
 from __future__ import annotations
 
 import base64
+import math
 import secrets
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+#: largest integer a journal field may hold (a signed 64-bit column on either database)
+MAX_INT = 2**63 - 1
+#: times are epoch seconds before 2106 (u32), like every other time in the system
+MAX_TIME = float(2**32)
+MAX_RAW = 4096
+
+
+def _int(d: dict[str, Any], name: str, *, required: bool = False, minimum: int = 0) -> int | None:
+    v = d[name] if required else d.get(name)
+    if v is None and not required:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{name} must be an integer")
+    if not minimum <= v <= MAX_INT:
+        raise ValueError(f"{name} is out of range")
+    return v
+
+
+def _text(d: dict[str, Any], name: str, *, required: bool = False, limit: int = 200) -> str | None:
+    v = d[name] if required else d.get(name)
+    if v is None and not required:
+        return None
+    if not isinstance(v, str):
+        raise ValueError(f"{name} must be text")
+    if required and not v:
+        raise ValueError(f"{name} must not be empty")
+    if len(v) > limit:
+        raise ValueError(f"{name} is longer than {limit} characters")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid text (a lone surrogate)") from None
+    return v
 
 
 class EntryKind(StrEnum):
@@ -68,35 +103,44 @@ class JournalEntry:
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> JournalEntry:
-        """Inverse of :meth:`to_wire`. Raises ValueError/TypeError/KeyError on bad input."""
-        gate_id = d["gate_id"]
-        seq = d["seq"]
-        if not isinstance(gate_id, str) or not gate_id:
-            raise ValueError("gate_id must be a non-empty string")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-            raise ValueError("seq must be a positive integer")
+        """Inverse of :meth:`to_wire`. Raises ValueError/TypeError/KeyError on bad input.
+
+        Every field is checked for type and range, so nothing a peer sends can reach a
+        database as a value it cannot store (integers beyond 64 bits, a time that is NaN or
+        centuries away, text with lone surrogates).
+        """
+        if not isinstance(d, dict):
+            raise TypeError("a journal entry is an object")
+        gate_id = _text(d, "gate_id", required=True, limit=64)
+        seq = _int(d, "seq", required=True, minimum=1)
         at = d["at"]
-        if isinstance(at, bool) or not isinstance(at, int | float):
-            raise ValueError("at must be a number")
-        ticket_id = d.get("ticket_id")
-        if ticket_id is not None and (isinstance(ticket_id, bool) or not isinstance(ticket_id, int)):
-            raise ValueError("ticket_id must be an integer or null")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at) or not 0 <= at < MAX_TIME:
+            raise ValueError("at must be a finite epoch time in seconds")
+        raw_b64 = d.get("raw") or ""
+        if not isinstance(raw_b64, str):
+            raise TypeError("raw must be base64 text")
+        raw = base64.b64decode(raw_b64, validate=True)
+        if len(raw) > MAX_RAW:
+            raise ValueError(f"raw is longer than {MAX_RAW} bytes")
+        direction = _text(d, "direction", limit=8) or "in"
+        if direction not in ("in", "out"):
+            raise ValueError("direction must be in or out")
         return cls(
-            gate_id=gate_id,
-            seq=seq,
+            gate_id=gate_id or "",
+            seq=seq or 0,
             at=float(at),
             kind=EntryKind(d["kind"]),
-            nonce=str(d["nonce"]),
-            reason=d.get("reason"),
-            ticket_id=ticket_id,
-            ticket_number=d.get("ticket_number"),
-            zone_id=d.get("zone_id"),
-            raw=base64.b64decode(d.get("raw") or "", validate=True),
-            direction=str(d.get("direction", "in")),
-            mode=str(d.get("mode", "ONLINE")),
-            cursor=int(d.get("cursor", 0)),
+            nonce=_text(d, "nonce", required=True, limit=64) or "",
+            reason=_text(d, "reason", limit=40),
+            ticket_id=_int(d, "ticket_id", minimum=0),
+            ticket_number=_text(d, "ticket_number", limit=200),
+            zone_id=_int(d, "zone_id", minimum=0),
+            raw=raw,
+            direction=direction,
+            mode=_text(d, "mode", limit=20) or "ONLINE",
+            cursor=_int(d, "cursor", minimum=0) or 0,
             passage=Passage(d.get("passage", "none")),
-            ref_seq=d.get("ref_seq"),
-            staff_id=d.get("staff_id"),
-            detail=str(d.get("detail", "")),
+            ref_seq=_int(d, "ref_seq", minimum=0),
+            staff_id=_text(d, "staff_id", limit=64),
+            detail=_text(d, "detail", limit=2000) or "",
         )

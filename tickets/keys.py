@@ -2,7 +2,7 @@
 
 Several public keys may be valid at once (key rotation): every credential names the key id
 it was signed with. This module converts keys to and from bytes; reading and writing key
-files (with private-key permissions) is :mod:`gatehouse.keyfiles`.
+files (with private-key permissions) is :mod:`hub.keyfiles`.
 """
 from __future__ import annotations
 

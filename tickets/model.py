@@ -16,6 +16,7 @@ from tickets.reasons import Reason
 if TYPE_CHECKING:
     from tickets.keys import KeyRing
     from tickets.policy import EntryPolicy
+    from tickets.pretix import PretixEvent
 
 
 class Direction(StrEnum):
@@ -32,7 +33,8 @@ class TicketStatus(StrEnum):
 class CredentialKind(StrEnum):
     SIGNED = "signed"  # static signed QR
     ROTATING = "rotating"  # signed QR + time-based code
-    LEGACY = "legacy"  # plain ticket number (1D barcode or typed)
+    LEGACY = "legacy"  # a barcode or ticket number, looked up in the replica
+    PRETIX = "pretix"  # a pretix signed secret (pretix_sig1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,9 @@ class TicketRecord:
     rotating_secret: bytes | None = None
     holder: str = ""
     seat: str = ""
+    #: :func:`tickets.barcode.barcode_key` of the ticket's secret barcode; None for a ticket
+    #: whose barcode is its number (found by number) or that has only a signed credential
+    barcode_key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,8 @@ class GatePolicy:
     clock_skew_s: float = 60.0
     #: rotating codes are accepted this many 15 s steps either side of now
     rotating_window_steps: int = 1
+    #: keys and product mapping for pretix signed tickets; None: the event has none
+    pretix: PretixEvent | None = None
 
 
 class ReplicaView(Protocol):
@@ -110,6 +117,10 @@ class ReplicaView(Protocol):
     def ticket_by_id(self, ticket_id: int) -> TicketRecord | None: ...
 
     def ticket_by_number(self, number: str) -> TicketRecord | None: ...
+
+    def ticket_by_barcode_key(self, key: bytes) -> TicketRecord | None:
+        """The ticket whose barcode has this key; a revoked one first if several share it."""
+        ...
 
     def entry_state(self, ticket_id: int) -> EntryState: ...
 

@@ -26,6 +26,9 @@ class Reason(StrEnum):
     ANTI_PASSBACK_WAIT = "ANTI_PASSBACK_WAIT"
     # Added by gatehouse: a rotating code shown outside its time window (a screenshot).
     STALE_CODE = "STALE_CODE"
+    # Added by gatehouse: the gate is in MANIFEST mode (replica untrusted, scanner down or
+    # staff choice) and does not decide scans; staff check the manifest instead.
+    MANIFEST_MODE = "MANIFEST_MODE"
 
     @property
     def admits(self) -> bool:
@@ -55,4 +58,5 @@ MESSAGES: dict[Reason, str] = {
     Reason.GATE_CLOSED: "Gate closed",
     Reason.ANTI_PASSBACK_WAIT: "Just entered — wait before re-entering",
     Reason.STALE_CODE: "Code expired or a screenshot — ask for the live ticket on the phone",
+    Reason.MANIFEST_MODE: "Manifest mode — check the ticket on the manifest",
 }

@@ -24,6 +24,7 @@ from gate_agent.agent import GateAgent
 from gate_agent.config import GateConfig
 from gate_agent.enrolment import seed_replica
 from gate_agent.sync_link import GateCredentials, SyncLink, attach_sync, fixed_delays
+from gatehouse.venue import fetch_all
 from hub.app import create_app
 from hub.store import init_hub
 from scanners.sim import SimScanner
@@ -137,7 +138,7 @@ class Venue:
             info = (await c.get("/api/v1/gates")).json()
             zones_of_gate = next(g["zones"] for g in info if g["gate_id"] == gate_id)
             names = {z["zone_id"]: z["name"] for z in (await c.get("/api/v1/zones")).json()}
-            found = (await c.get("/api/v1/tickets", params={"number": "T", "limit": 10_000})).json()
+            found = await fetch_all(c, "/api/v1/tickets", {"number": "T", "limit": 1000})
             seq = (await c.get("/healthz")).json()["current_seq"]
         rows = [make_row(7, ticket_id=t["ticket_id"], number=t["number"], holder=t["holder"], zone_id=t["zone_id"],
                          zone_name=names.get(t["zone_id"], ""), seat=t["seat"], status=t["status"])

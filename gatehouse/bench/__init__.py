@@ -35,26 +35,24 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def register(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="bench", metavar="NAME")
+    chosen = _chosen(argv if argv is not None else sys.argv[1:])
     for name, (module_name, help_text) in BENCHES.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--json", action="store_true", help="print only the JSON result on stdout")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            p.set_defaults(func=_missing(name, exc))
-            continue
+        if name != chosen:
+            continue  # only the benchmark being run is imported
+        module = importlib.import_module(module_name)
         module.add_arguments(p)
         p.set_defaults(func=_runner(module))
 
 
-def _missing(name: str, exc: Exception):  # type: ignore[no-untyped-def]
-    def run(_args: argparse.Namespace) -> int:
-        print(f"gatehouse bench {name}: not available: {exc}", file=sys.stderr)
-        return 2
-
-    return run
+def _chosen(argv: list[str]) -> str | None:
+    if "bench" not in argv:
+        return None
+    rest = [a for a in argv[argv.index("bench") + 1:] if not a.startswith("-")]
+    return rest[0] if rest and rest[0] in BENCHES else None
 
 
 def _runner(module: Any):  # type: ignore[no-untyped-def]

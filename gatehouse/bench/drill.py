@@ -36,7 +36,7 @@ from gate_agent.modes import Mode
 from gate_agent.replica import SCHEMA_VERSION
 from gatehouse.bench import percentile
 from gatehouse.netsim import LinkCutter
-from gatehouse.venue import TIMEOUT_S, Gate, Venue, eventually
+from gatehouse.venue import TIMEOUT_S, Gate, Venue, eventually, fetch_all
 from tickets.model import TicketStatus
 
 STALL_LIMIT_S = 2.0
@@ -276,9 +276,8 @@ async def _audit(venue: Venue, lanes: dict[str, Lane]) -> tuple[int, int]:
                          timeout=TIMEOUT_S * 3, what=f"{lane.gate.gate_id} drained")
         mine = {(e.seq, e.nonce) for e in await agent.journal.all_entries()}
         async with venue.hub.admin_client() as c:
-            r = await c.get("/api/v1/validations", params={"gate_id": lane.gate.gate_id, "limit": 1_000_000})
-            r.raise_for_status()
-            held = [(v["seq"], v["nonce"]) for v in r.json()]
+            held = [(v["seq"], v["nonce"]) for v in await fetch_all(
+                c, "/api/v1/validations", {"gate_id": lane.gate.gate_id, "limit": 10_000})]
         lost += len(mine - set(held))
         double += len(held) - len(set(held)) + len(set(held) - mine)
     return lost, double
@@ -295,6 +294,10 @@ def _as_old_schema(cfg: GateConfig) -> None:
     """The replica as the previous software version left it (schema 1): the new one migrates it."""
     with contextlib.closing(sqlite3.connect(cfg.replica_path)) as conn:
         conn.execute("DROP TABLE IF EXISTS revoked")
+        for table, column in (("entry_state", "state_seq"), ("tickets", "barcode_key")):  # added after schema 1
+            if column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                conn.execute(f"DROP INDEX IF EXISTS {table}_{column}")
+                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute("PRAGMA user_version=1")
         conn.commit()
 

@@ -218,14 +218,15 @@ class LightGate:
         self.snapshot_rows = 0
 
     async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
-                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
+                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int,
+                                   states: Sequence[Any] = ()) -> None:
         self.snapshot_rows += len(rows)
 
-    async def snapshot_finished(self, cursor: int) -> None:
+    async def snapshot_finished(self, cursor: int, token: str | None = None) -> None:
         self.cursor = cursor
         self.snapshot_done_at = time.perf_counter()
 
-    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int) -> None:
+    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int, token: str | None = None) -> None:
         now = time.perf_counter()
         for c in changes:
             # the hub store sends a revocation as the whole row with its new status
@@ -233,6 +234,8 @@ class LightGate:
                 self.revoked_at.setdefault(c.ticket_id, now)
             elif isinstance(c, m.TicketUpsert) and c.ticket.status is TicketStatus.REVOKED:
                 self.revoked_at.setdefault(c.ticket.ticket_id, now)
+            elif isinstance(c, m.EntryEvent) and not c.not_passed:
+                await self.on_remote_admit(c.ticket_id, c.gate_id, c.at, c.direction)
         self.cursor = cursor
 
     async def on_remote_admit(self, ticket_id: int, gate_id: str, at: float, direction: str) -> None:

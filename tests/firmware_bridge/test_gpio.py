@@ -11,10 +11,10 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from firmware_bridge.base import Indicator, TurnstileEvent
+from firmware_bridge.config import TurnstileConfigError as ConfigError
 from firmware_bridge.factory import open_turnstile
 from firmware_bridge.gpio import GpioTurnstile
 from tests.firmware_bridge.conftest import UNIT, FakeClock
-from tickets.errors import ConfigError
 from tickets.model import Direction
 
 RELAY_IN, RELAY_OUT, SENSOR_IN, SENSOR_OUT = 17, 27, 22, 23
@@ -240,7 +240,9 @@ async def test_pins_are_released_when_the_lane_stops(factory: MockFactory) -> No
     ({"relay_mode": "toggle"}, "relay_mode"),
     ({"pulse_s": -1}, "pulse_s"),
     ({"led_red": [6]}, "led_red"),
-    ({"led_red": RELAY_IN}, "gpio"),  # two devices on one pin
+    ({"led_red": RELAY_IN}, "turnstile"),  # two devices on one pin: refused before gpiozero claims any
+    ({"relay_pin": RELAY_IN}, "relay_pin"),  # the old example's name: unknown, not silently ignored
+    ({"led_red": 99}, "led_red"),
 ])
 def test_bad_gpio_config_is_a_config_error(factory: MockFactory, over: dict, key: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -10,11 +10,11 @@ import time
 import pytest
 
 from firmware_bridge.base import Indicator, TurnstileEvent
+from firmware_bridge.config import TurnstileConfigError as ConfigError
 from firmware_bridge.factory import open_turnstile
 from firmware_bridge.serial_backend import SerialTurnstile
 from tests.firmware_bridge.conftest import UNIT
 from tests.firmware_bridge.controller_process import ControllerProcess, bridge_config
-from tickets.errors import ConfigError
 from tickets.model import Direction
 
 

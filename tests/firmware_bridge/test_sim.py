@@ -5,10 +5,10 @@ import asyncio
 import pytest
 
 from firmware_bridge.base import Indicator, Turnstile, TurnstileEvent
+from firmware_bridge.config import TurnstileConfigError as ConfigError
 from firmware_bridge.factory import open_turnstile
 from firmware_bridge.sim import SimTurnstile
 from tests.firmware_bridge.conftest import UNIT, FakeClock
-from tickets.errors import ConfigError
 from tickets.model import Direction
 
 

@@ -163,16 +163,21 @@ async def test_replica_from_newer_software_puts_the_gate_in_manifest_not_down(tm
     try:
         assert g.agent.ladder.mode is Mode.MANIFEST and "schema" in g.agent.ladder.cause
         reason, _ = await g.scan(g.event.credential_for(24).encode())
-        assert reason == "UNKNOWN"  # journaled, staff told to use the manifest; never admitted blind
+        assert reason == "MANIFEST_MODE"  # journaled, staff told to use the manifest; never admitted blind
         assert (await entries(g, EntryKind.SCAN))[0].mode == "MANIFEST"
     finally:
         await g.agent.stop()
 
 
+def screen_client(gate: Gate) -> httpx.AsyncClient:
+    """A client of the staff screen's API, with the session the kiosk's page carries."""
+    assert gate.agent.status_url is not None and gate.agent.screen is not None
+    return httpx.AsyncClient(base_url=gate.agent.status_url, headers={"X-Gate-Session": gate.agent.screen.session})
+
+
 async def test_status_endpoint_and_staff_screen_are_served_locally(gate: Gate) -> None:
     await gate.scan(gate.event.credential_for(24).encode())
-    assert gate.agent.status_url is not None
-    async with httpx.AsyncClient(base_url=gate.agent.status_url) as client:
+    async with screen_client(gate) as client:
         status = (await client.get("/status")).json()
         assert status["gate_id"] == "G1" and status["mode"] == "OFFLINE"
         assert status["journal_last_seq"] >= 2 and status["lane"]["admitted"] == 1
@@ -198,7 +203,7 @@ async def test_manual_admit_from_the_manifest_releases_the_turnstile_and_is_jour
     gate.scanner.fault("camera unplugged")
     await eventually(lambda: gate.agent.ladder.mode is Mode.MANIFEST, what="MANIFEST")
 
-    async with httpx.AsyncClient(base_url=gate.agent.status_url) as client:  # type: ignore[arg-type]
+    async with screen_client(gate) as client:
         found = (await client.get("/api/manifest/search", params={"q": number})).json()
         assert [m["holder"] for m in found["matches"]] == ["Ada Lovelace"]
         wrong = (await client.post("/api/manual-admit", json={"typed": number, "steward_id": "st1", "pin": "0000"})).json()

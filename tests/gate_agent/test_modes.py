@@ -1,7 +1,7 @@
 """The mode ladder: precedence of causes, latching emergency, every transition reported once."""
 from __future__ import annotations
 
-from gate_agent.modes import Mode, ModeLadder
+from gate_agent.modes import NEVER_SYNCED, Mode, ModeLadder
 
 
 def test_gate_starts_offline_and_goes_online_when_connected() -> None:
@@ -58,3 +58,24 @@ def test_replica_is_stale_only_when_offline_past_the_limit() -> None:
     assert ladder.replica_stale(now=1000.0 + 3601, max_age_s=3600)
     ladder.update(hub_connected=True)
     assert not ladder.replica_stale(now=1000.0 + 3601, max_age_s=3600)
+
+
+def test_a_new_gate_waiting_for_its_first_snapshot_is_not_a_warning() -> None:
+    ladder = ModeLadder()
+    t = ladder.update(replica_untrusted=NEVER_SYNCED)
+    assert t is not None and t.new is Mode.MANIFEST and not t.warn
+    t = ladder.update(replica_untrusted="", hub_connected=True)  # the snapshot, over a live link
+    assert t is not None and (t.old, t.new) == (Mode.MANIFEST, Mode.ONLINE) and not t.warn
+
+
+def test_a_real_degradation_warns_and_so_does_every_step_back_until_online() -> None:
+    ladder = ModeLadder()
+    ladder.update(hub_connected=True)
+    steps = [ladder.update(hub_connected=False), ladder.update(scanner_fault="camera unplugged"),
+             ladder.update(scanner_fault=""), ladder.update(hub_connected=True)]
+    assert [(t.new, t.warn) for t in steps if t is not None] == [
+        (Mode.OFFLINE, True), (Mode.MANIFEST, True), (Mode.OFFLINE, True), (Mode.ONLINE, True)]
+    t = ladder.update(replica_untrusted=NEVER_SYNCED)  # expected: a rebuilt replica
+    assert t is not None and not t.warn
+    t = ladder.update(replica_untrusted="")
+    assert t is not None and t.new is Mode.ONLINE and not t.warn  # the warned outage was closed before

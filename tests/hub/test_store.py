@@ -166,32 +166,27 @@ async def test_init_refuses_an_initialised_directory(store: HubStore) -> None:
         init_hub(store.data_dir, event_id=9)
 
 
-async def test_revoking_a_gate_tells_the_listeners_so_its_socket_closes(store: HubStore) -> None:
+async def test_revoking_a_gate_is_a_change_every_hub_process_reads(store: HubStore) -> None:
     _g, enrol, _ = await store.create_gate(ADMIN, "Listener")
     gate_id, token = await store.enroll_gate(enrol)
-    closed: list[str] = []
-
-    async def close(g: str) -> None:
-        closed.append(g)
-
-    def broken(_g: str) -> None:
-        raise RuntimeError("listener bug")
-
-    store.gate_revoked_listeners += [broken, close]
+    before = await store.current_seq()
     await store.revoke_gate(ADMIN, gate_id)
-    assert closed == [gate_id] and await store.authenticate_gate(token) is None
+    changes, _end = await store.changes_page(before, 100)
+    assert ("gate", {"gate_id": gate_id, "status": "revoked"}) in [(c.kind, c.row) for c in changes]
+    assert await store.authenticate_gate(token) is None
+    assert await store.gate_token_status(token, gate_id) == "revoked"
 
 
-async def test_an_emergency_is_recorded_and_handed_to_the_sync_layer(store: HubStore) -> None:
-    sent: list[dict] = []  # type: ignore[type-arg]
-    store.command_listeners.append(sent.append)
+async def test_an_emergency_is_recorded_and_is_a_command_in_the_change_log(store: HubStore) -> None:
     chief = Principal("chief", "supervisor")
+    before = await store.current_seq()
     state = await store.set_emergency(chief, True, "fire alarm, north stand")
     assert state["active"] and state["gates"] is None
-    assert [(c["name"], c["gates"]) for c in sent] == [("emergency_on", None)]
     assert (await store.event_info())["emergency"]["active"] is True
     await store.set_emergency(chief, False, "all clear")
-    assert sent[-1]["name"] == "emergency_off" and not (await store.emergency())["active"]
+    commands = [c.row for c in (await store.changes_page(before, 100))[0] if c.kind == "command"]
+    assert [(c["name"], c["gates"]) for c in commands] == [("emergency_on", None), ("emergency_off", None)]
+    assert not (await store.emergency())["active"]
     assert [a["action"] for a in await store.audit_log(limit=2)] == ["emergency_off", "emergency_on"]
 
 

@@ -44,14 +44,15 @@ class Owner:
     async def snapshot_started(self, seq: int, total_rows: int, reason: str) -> None: ...
 
     async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
-                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
+                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int,
+                                   states: Sequence[Any] = ()) -> None:
         self.tickets.update({r.ticket_id: r for r in rows})
 
-    async def snapshot_finished(self, cursor: int) -> None:
+    async def snapshot_finished(self, cursor: int, token: str | None = None) -> None:
         self.cursor = cursor
         self.changed.set()
 
-    async def apply_deltas(self, changes: Sequence[Any], cursor: int) -> None:
+    async def apply_deltas(self, changes: Sequence[Any], cursor: int, token: str | None = None) -> None:
         for c in changes:
             if getattr(c, "kind", "") == "ticket":
                 self.tickets[c.ticket.ticket_id] = c.ticket

@@ -6,7 +6,7 @@ import httpx
 import numpy as np
 import zxingcpp
 
-from gatehouse.keyfiles import load_keyring
+from hub.keyfiles import load_keyring
 from hub.records import record_from_row
 from tests.hub.conftest import Hub
 from tickets import credential

@@ -159,6 +159,7 @@ async def test_gate_agent_killed_mid_burst_loses_no_admit_and_resumes_sync(venue
     proc = start()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT_S) as client:
         await _wait_http(client, online=True)
+        client.headers["X-Gate-Session"] = (data / "staff-screen.token").read_text().strip()  # new at each start
         for n in numbers[:12]:
             r = await client.post("/api/keyed", json={"code": n})
             if r.json()["reason"] == "ADMIT":
@@ -180,6 +181,7 @@ async def test_gate_agent_killed_mid_burst_loses_no_admit_and_resumes_sync(venue
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT_S) as client:
             await _wait_http(client)
+            client.headers["X-Gate-Session"] = (data / "staff-screen.token").read_text().strip()
             for n in admitted:  # every admit the gate acted on is still in its journal
                 r = await client.post("/api/keyed", json={"code": n})
                 assert r.json()["reason"] in ("ALREADY_USED", "ADMIT"), r.json()

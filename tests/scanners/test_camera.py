@@ -205,3 +205,24 @@ async def test_no_frames_is_one_fault_then_ok_when_frames_return():
         release.set()
         after, skipped = await next_matching(scanner, lambda e: isinstance(e, ScannerHealth))
     assert after.state == "ok" and skipped == []
+
+
+async def test_a_file_camera_plays_at_the_video_frame_rate_and_reads_the_code_when_it_appears(tmp_path):
+    path = tmp_path / "live.avi"
+    fps = 30.0
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, SIZE)
+    background = make_negative(0, SIZE, random.Random(5)).image
+    code_frame = _frame_with(render_code("TK-2026-000042", "code128", 2), random.Random(1), background)
+    frames = [background] * 20 + [code_frame] * 15 + [background] * 10  # the code appears at frame 20
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    scanner = CameraScanner(f"file:{path}", end_at_eof=True, clock=__import__("time").monotonic)
+    events = await collect(scanner)
+    scans = [e for e in events if isinstance(e, Scan)]
+    assert [s.payload for s in scans] == [b"TK-2026-000042"]
+    assert scanner.playback_started_at is not None and scanner.fps == fps
+    shown_at = scanner.playback_started_at + 20 / fps
+    assert scans[0].at >= shown_at  # paced: never read before the frame was due
+    # a live camera: frames the decoder did not take were overwritten, not queued
+    assert scanner.frames_decoded + scanner._slot.overwritten + scanner.frames_dropped >= len(frames) - 1

@@ -26,3 +26,31 @@ def test_corpus_writes_images_and_expected_texts(tmp_path):
     expected = json.loads((tmp_path / "expected.json").read_text())
     assert len(expected) == 4 and len(list(tmp_path.glob("*.png"))) == 4
     assert sum(v["expected"] is None for v in expected.values()) == 1
+
+
+def test_bench_decode_runs_as_a_process_and_prints_one_json_object_with_the_headline_keys():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "gatehouse", "bench", "decode", "--json", "--photos", "5", "--photo-negatives", "2",
+         "--count", "3", "--negatives", "1", "--video-presentations", "2"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    for key in ("cascade_rate_ratio", "union_rate_ratio", "best_single_rate_ratio", "zxing_rate_ratio",
+                "zbar_rate_ratio", "frame_p99_ms", "frame_max_ms", "misreads_count", "false_positives_count",
+                "budget_ms", "time_to_read_p95_ms", "cascade_qrcode_rate_ratio", "union_qrcode_rate_ratio"):
+        assert key in result, key
+    assert result["budget_ms"] == 40.0
+    assert result["false_positives_count"] == 0
+    assert result["video_presentations_count"] == 2
+    assert all(k == k.lower() for k in result)
+
+
+def test_bench_decode_refuses_nonsense_parameters(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit, match="budget-ms"):
+        main(["bench", "decode", "--json", "--budget-ms", "0"])

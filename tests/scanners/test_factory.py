@@ -28,6 +28,24 @@ def test_camera_on_a_video_file_decodes_every_frame():
     assert cam.lossless and cam.end_at_eof
 
 
+def test_a_file_camera_plays_its_video_as_a_live_camera():
+    cam = open_scanner({"backend": "camera", "device": "file:/tmp/gate.avi"})
+    assert cam.realtime_file and not cam.lossless and not cam.end_at_eof and not cam.is_file
+
+
+def test_decoding_defaults_are_strict_and_the_venue_can_widen_them():
+    cam = open_scanner({"backend": "camera"})
+    options = cam.cascade.options
+    assert options.symbologies == {"qrcode", "pdf417", "code128", "ean13", "itf"}
+    assert options.itf_lengths == {14} and options.itf_check_digit
+    venue = open_scanner({"backend": "camera", "symbologies": ["QRCode", "itf", "code39"], "itf_lengths": [10, 14],
+                          "itf_check_digit": False, "decode_threads": 1})
+    options = venue.cascade.options
+    assert options.symbologies == {"qrcode", "itf", "code39"}
+    assert options.itf_lengths == {10, 14} and not options.itf_check_digit
+    assert venue.cascade.threads == 1
+
+
 @pytest.mark.parametrize(("config", "key"), [
     ({"backend": "laser"}, "scanner.backend"),
     ({}, "scanner.backend"),
@@ -43,6 +61,16 @@ def test_camera_on_a_video_file_decodes_every_frame():
     ({"backend": "camera", "driver": "gstreamer"}, "scanner.driver"),
     ({"backend": "camera", "width": 640}, "scanner.width"),
     ({"backend": "camera", "repeat_suppress_s": -1}, "scanner.repeat_suppress_s"),
+    ({"backend": "camera", "symbologies": "qrcode"}, "scanner.symbologies"),
+    ({"backend": "camera", "symbologies": ["qrcode", "aztec"]}, "scanner.symbologies"),
+    ({"backend": "camera", "symbologies": []}, "scanner.symbologies"),
+    ({"backend": "camera", "itf_lengths": [13]}, "scanner.itf_lengths"),
+    ({"backend": "camera", "itf_lengths": ["14"]}, "scanner.itf_lengths.0"),
+    ({"backend": "camera", "itf_lengths": []}, "scanner.itf_lengths"),
+    ({"backend": "camera", "itf_check_digit": "no"}, "scanner.itf_check_digit"),
+    ({"backend": "camera", "decode_threads": 4}, "scanner.decode_threads"),
+    ({"backend": "camera", "decode_threads": True}, "scanner.decode_threads"),
+    ({"backend": "serial", "port": "/dev/x", "symbologies": ["qrcode"]}, "scanner.symbologies"),
 ])
 def test_bad_config_is_a_config_error_naming_the_key(config, key):
     with pytest.raises(ConfigError) as info:

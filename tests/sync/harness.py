@@ -139,7 +139,8 @@ class MemoryGate:
         for ev in events:
             self.events.append(ev)
             if isinstance(ev, s.HelloAccepted):
-                self.hub_epoch = ev.hub_epoch
+                if ev.replica_sync == "deltas":
+                    self.hub_epoch = ev.hub_epoch  # a snapshot's epoch counts once it is complete
             elif isinstance(ev, s.JournalAcked):
                 self.acked, self.backed_up = ev.high_water, ev.backed_up
             elif isinstance(ev, s.HubRolledBack):
@@ -160,6 +161,7 @@ class MemoryGate:
                     if old.status is TicketStatus.REVOKED and tid not in self.staging:
                         self.staging[tid] = old
                 self.replica, self.staging, self.cursor = self.staging, None, ev.cursor
+                self.hub_epoch = ev.hub_epoch or self.hub_epoch
             elif isinstance(ev, s.ApplyDeltas):
                 for c in ev.changes:
                     self._apply(c)

@@ -113,16 +113,17 @@ class AsyncGate:
         self.mg.staging = {}
 
     async def apply_snapshot_batch(self, rows: Sequence[TicketRecord], zones: Sequence[Zone],
-                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int) -> None:
+                                   policies: Sequence[EntryPolicy], done_rows: int, total_rows: int,
+                                   states: Sequence[Any] = ()) -> None:
         assert self.mg.staging is not None
         for r in rows:
             self.mg.staging[r.ticket_id] = merge_ticket(self.mg.replica.get(r.ticket_id), r)
 
-    async def snapshot_finished(self, cursor: int) -> None:
+    async def snapshot_finished(self, cursor: int, token: str | None = None) -> None:
         self.mg.handle([s.SnapshotFinished(cursor, 0)])
         self.changes.notify()
 
-    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int) -> None:
+    async def apply_deltas(self, changes: Sequence[m.Change], cursor: int, token: str | None = None) -> None:
         self.mg.handle([s.ApplyDeltas(tuple(changes), cursor)])
         self.changes.notify()
 

@@ -46,7 +46,7 @@ def test_hub_picks_the_highest_common_version(gate: tuple[int, int], hub: tuple[
 
 
 def test_incompatible_gate_is_told_why_and_the_gate_stays_offline() -> None:
-    hub = s.HubSession("g1", s.SessionConfig(min_version=3, max_version=4))
+    hub = s.HubSession("g1", s.SessionConfig(min_version=4, max_version=5))
     g = s.GateSession("g1", CFG)
     g.connect(s.GateFacts(5, 0, 0, "E1"), 0.0)
     [hello] = g.messages_to_send()
@@ -56,7 +56,7 @@ def test_incompatible_gate_is_told_why_and_the_gate_stays_offline() -> None:
     assert hub.state is s.HubState.CLOSED
     [rep] = hub.messages_to_send()
     events = g.receive(rep, 0.1)
-    assert isinstance(events[0], s.Incompatible) and "v1..v2" in events[0].reason
+    assert isinstance(events[0], s.Incompatible) and "v1..v3" in events[0].reason
     assert g.state is s.GateState.INCOMPATIBLE
     assert g.upload_wanted() is None
 
@@ -96,7 +96,7 @@ def test_v2_both_sides_compress_the_snapshot() -> None:
     assert isinstance(hub_sess.frames_to_send()[-1], bytes)
     w.connect_all()
     w.settle()
-    assert w.hub.sessions["g1"].version == 2
+    assert w.hub.sessions["g1"].version == 3
     assert len(w.gates["g1"].replica) == 300
 
 
@@ -232,7 +232,7 @@ def test_snapshot_is_applied_batch_by_batch_and_sets_the_cursor() -> None:
     ev = g.receive(m.SnapshotBatch(0, (ticket(1), ticket(2)), done_rows=2, total_rows=3), 0.2)
     assert isinstance(ev[0], s.ApplySnapshotBatch) and ev[0].done_rows == 2
     g.receive(m.SnapshotBatch(1, (ticket(3),), done_rows=3, total_rows=3), 0.3)
-    assert g.receive(m.SnapshotEnd(10, 2, 3), 0.4) == [s.SnapshotFinished(10, 3)]
+    assert g.receive(m.SnapshotEnd(10, 2, 3), 0.4) == [s.SnapshotFinished(10, 3, hub_epoch="E1")]
     assert g.state is s.GateState.LIVE and g.cursor == 10
 
 
@@ -406,3 +406,91 @@ def test_lossy_link_still_delivers_every_entry_exactly_once() -> None:
         assert sorted(stored) == list(range(1, len(g.journal) + 1))
         assert all(stored[e.seq].nonce == e.nonce for e in g.journal)
     assert b.s.inserted == sum(len(g.journal) for g in w.gates.values())
+
+
+# ----------------------------------------------------------------------------- restored hubs
+def test_a_restored_hubs_epoch_is_adopted_only_once_its_snapshot_is_complete() -> None:
+    """A restored hub re-issues seqs the gate has seen (with other changes). If the gate took the
+    new epoch at the hello reply and lost the link mid-snapshot, its next hello (old cursor, new
+    epoch) would be answered with deltas and it would skip the re-issued seqs for good."""
+    g = connected_gate(s.GateFacts(15, 0, 0, "E1"))
+    g.receive(reply(hub_epoch="E2", hub_seq=15, replica_sync="snapshot", reason="epoch_changed"), 0.1)
+    g.receive(m.SnapshotBegin(15, 3), 0.2)
+    g.connection_lost()  # before the snapshot ends
+    g.connect(s.GateFacts(g.cursor, 0, 0, g.hub_epoch), 0.3)
+    [hello] = g.messages_to_send()
+    assert isinstance(hello, m.Hello) and hello.hub_epoch == "E1"  # still the old one: the hub snapshots again
+    g.receive(reply(hub_epoch="E2", hub_seq=15, replica_sync="snapshot", reason="epoch_changed"), 0.4)
+    g.receive(m.SnapshotBegin(15, 0), 0.5)
+    assert g.receive(m.SnapshotEnd(15, 0, 0), 0.6) == [s.SnapshotFinished(15, 0, hub_epoch="E2")]
+    assert g.hub_epoch == "E2"
+
+
+def test_a_gate_whose_cursor_change_the_hub_lost_gets_a_snapshot() -> None:
+    """v3: the hello names the token of the change at the cursor; a hub whose log no longer
+    holds that change (restored, or failed over to a standby that lacked it) sends a snapshot."""
+    hub = s.HubSession("g1", s.SessionConfig())
+    gate = s.GateSession("g1", s.SessionConfig())
+    gate.connect(s.GateFacts(15, 0, 0, "E1", cursor_token="abcd"), 0.0)
+    [hello] = gate.messages_to_send()
+    assert isinstance(hello, m.Hello) and hello.cursor_token == "abcd"
+    [received] = hub.receive(hello, 0.0)
+    assert isinstance(received, s.HelloReceived) and received.version == 3
+    events = hub.answer_hello(s.HubFacts(hub_held=0, hub_epoch="E1", hub_seq=20, cursor_holds=False))
+    assert events == [s.SnapshotNeeded("cursor_lost")]
+
+
+# ----------------------------------------------------------------------------- entry events (v3)
+def _live_hub(version: int, zones: frozenset[int] | None) -> s.HubSession:
+    hub = s.HubSession("g1", s.SessionConfig())
+    gate = s.GateSession("g1", s.SessionConfig(max_version=version))
+    gate.connect(s.GateFacts(10, 0, 0, "E1"), 0.0)
+    [hello] = gate.messages_to_send()
+    hub.receive(hello, 0.0)
+    hub.answer_hello(s.HubFacts(hub_held=0, hub_epoch="E1", hub_seq=10))
+    hub.caught_up()
+    hub.zones = zones
+    hub.messages_to_send()
+    return hub
+
+
+def _admit(seq: int, gate: str = "g2", zone: int = 1) -> m.EntryEvent:
+    return m.EntryEvent(seq, ticket_id=seq, gate_id=gate, at=100.0 + seq, zone_id=zone)
+
+
+def test_entry_events_reach_only_gates_of_the_tickets_zone_and_never_the_gate_they_came_from() -> None:
+    hub = _live_hub(3, frozenset({1}))
+    assert hub.push_changes([_admit(11, zone=1), _admit(12, zone=2), _admit(13, gate="g1")], 13, "t13")
+    [deltas] = hub.messages_to_send()
+    assert isinstance(deltas, m.Deltas)
+    assert [c.seq for c in deltas.changes] == [11] and deltas.end_seq == 13 and deltas.end_token == "t13"
+    assert hub.sent_seq == hub.read_seq == 13
+
+
+def test_a_v3_gate_cursor_moves_past_events_of_other_zones_without_a_message_each_time() -> None:
+    hub = _live_hub(3, frozenset({1}))
+    assert not hub.push_changes([_admit(11, zone=2)], 11)
+    assert hub.messages_to_send() == [] and hub.read_seq == 11 and hub.sent_seq == 10
+    # the next change it does need carries the cursor over what it skipped
+    assert hub.push_changes([_admit(12, zone=1)], 12)
+    [deltas] = hub.messages_to_send()
+    assert isinstance(deltas, m.Deltas) and deltas.prev_seq == 10 and deltas.end_seq == 12
+
+
+def test_an_older_gate_gets_entry_events_as_remote_admits_and_keeps_its_prev_seq_chain() -> None:
+    hub = _live_hub(2, frozenset({1}))
+    revoke = m.TicketRevoke(11, 5)
+    assert hub.push_changes([revoke, _admit(12, zone=1)], 12)
+    deltas, admit = hub.messages_to_send()
+    assert isinstance(deltas, m.Deltas) and deltas.changes == (revoke,) and deltas.end_seq is None
+    assert isinstance(admit, m.RemoteAdmit) and admit.ticket_id == 12 and admit.gate_seq == 0
+    assert hub.sent_seq == 11 and hub.read_seq == 12  # a v2 gate's cursor is the last change it was sent
+
+
+def test_a_v3_gate_applies_entry_events_and_moves_its_cursor_to_end_seq() -> None:
+    g = connected_gate(s.GateFacts(10, 0, 0, "E1"), s.SessionConfig())
+    g.receive(reply(version=3, max_version=3), 0.1)
+    events = g.receive(m.Deltas(10, (_admit(12),), 14, "t14"), 0.2)
+    assert events == [s.ApplyDeltas((_admit(12),), 14, "t14")] and g.cursor == 14 and g.cursor_token == "t14"
+    # a message that only moves the cursor is applied too (the owner persists it)
+    assert g.receive(m.Deltas(14, (), 20, "t20"), 0.3) == [s.ApplyDeltas((), 20, "t20")]

@@ -318,7 +318,7 @@ async def test_client_status_reports_backlog_cursor_and_state_for_the_staff_scre
         g1.scan(i)
     st = g1.client.status()
     assert st["state"] == "offline" and st["backlog"] == 3 and st["cursor"] == backend.s.seq
-    assert st["protocol_version"] == 2 and st["last_message_at"] is not None
+    assert st["protocol_version"] == 3 and st["last_message_at"] is not None
     await hub.start()
     await changes.until(lambda: g1.client.status()["backlog"] == 0, what="backlog drained")
     assert g1.client.status()["state"] == "online"

@@ -30,6 +30,10 @@ class DictView:
     def ticket_by_number(self, number: str) -> TicketRecord | None:
         return next((t for t in self.tickets.values() if t.number == number), None)
 
+    def ticket_by_barcode_key(self, key: bytes) -> TicketRecord | None:
+        hits = [t for t in self.tickets.values() if t.barcode_key == key]
+        return min(hits, key=lambda t: t.status == "valid", default=None)
+
     def entry_state(self, ticket_id: int) -> EntryState:
         return self.states.get(ticket_id, EntryState())
 

@@ -76,9 +76,14 @@ def test_plain_ticket_numbers_are_legacy_credentials(key: SigningKey, text: str)
     assert credential.read(text.encode(), KeyRing([key.verify_key])) == credential.LegacyNumber(text)
 
 
+@pytest.mark.parametrize("text", ["a" * 65, "EVT*2026+SEAT/12=A", "k7dh nx2v", "=" + "A" * 115])
+def test_other_printable_codes_are_foreign_codes_looked_up_by_barcode(key: SigningKey, text: str) -> None:
+    assert credential.read(text.encode(), KeyRing([key.verify_key])) == credential.ForeignCode(text)
+
+
 @pytest.mark.parametrize(
     "data",
-    [b"", b"   ", b"\xff\xfe", b"GH1:", b"GH1:!!!!", b"GH1:AAAA", "Ticket №1".encode(), b"a" * 65, b"x" * 10_000,
+    [b"", b"   ", b"\xff\xfe", b"GH1:", b"GH1:!!!!", b"GH1:AAAA", "Ticket №1".encode(), b"a\x01b", b"x" * 10_000,
      b"GH1:" + b"A" * 149 + b":abc"],
 )
 def test_garbage_is_malformed(key: SigningKey, data: bytes) -> None:

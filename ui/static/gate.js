@@ -54,6 +54,43 @@ function showSnapshot(snap) {
   $("snap-bar").value = Math.round(100 * pct);
 }
 
+// The screen session: every /api/ call carries it. The kiosk's page has it built in; a screen
+// opened from another machine is opened as …/#session=TOKEN (the gate's staff-screen.token)
+// and keeps it for this tab only.
+const SESSION = (() => {
+  const built = document.querySelector('meta[name="gate-session"]');
+  if (built && built.content) return built.content;
+  const m = location.hash.match(/session=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem("gate-session", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("gate-session") || "";
+})();
+
+// Every call to the agent's API goes through here: JSON both ways, the session attached. A
+// refusal is shown on the screen (never dropped) and gives null; a session made stale by a
+// restart of the agent reloads the page once to get the new one.
+async function api(path, body) {
+  const init = { cache: "no-store", headers: { "x-gate-session": SESSION } };
+  if (body !== undefined) {
+    init.method = "POST";
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  const data = await r.json().catch(() => ({}));
+  if (r.ok) return data;
+  const err = data.error || { code: "HTTP_" + r.status, message: "The gate refused the request (HTTP " + r.status + ")" };
+  const reloaded = Number(sessionStorage.getItem("gate-reloaded-at") || 0);
+  if (err.code === "session_invalid" && Date.now() - reloaded > 30000) {
+    sessionStorage.setItem("gate-reloaded-at", String(Date.now()));
+    location.reload();
+  }
+  show({ reason: String(err.code).toUpperCase(), message: err.message, ticket: null });
+  return null;
+}
+
 async function poll() {
   try {
     const r = await fetch("/status", { cache: "no-store" });
@@ -103,10 +140,8 @@ $("keyed").addEventListener("submit", async (ev) => {
   const code = $("code").value.trim();
   if (!code) return;
   $("code").value = "";
-  const r = await fetch("/api/keyed", { method: "POST", headers: { "content-type": "application/json" },
-                                        body: JSON.stringify({ code }) });
-  const v = await r.json();
-  if (v.reason) show(v);
+  const v = await api("/api/keyed", { code });
+  if (v) show(v);
   poll();
 });
 
@@ -114,8 +149,8 @@ $("msearch").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const q = $("mq").value.trim();
   if (!q) return;
-  const r = await fetch("/api/manifest/search?q=" + encodeURIComponent(q));
-  const data = await r.json();
+  const data = await api("/api/manifest/search?q=" + encodeURIComponent(q));
+  if (!data) return;
   const list = $("mresults");
   list.innerHTML = "";
   if (!data.matches.length) {
@@ -139,9 +174,8 @@ $("madmit").addEventListener("submit", async (ev) => {
   const body = { typed: $("mtyped").value.trim(), steward_id: $("msteward").value.trim(), pin: $("mpin").value,
                  override: $("moverride").checked, note: $("mnote").value };
   $("mpin").value = "";
-  const r = await fetch("/api/manual-admit", { method: "POST", headers: { "content-type": "application/json" },
-                                               body: JSON.stringify(body) });
-  const v = await r.json();
+  const v = await api("/api/manual-admit", body);
+  if (!v) return;
   if (v.reason) show({ reason: v.admitted ? "ADMIT" : v.reason, message: v.message, ticket: v.ticket });
   if (v.admitted) { $("mtyped").value = ""; $("moverride").checked = false; $("mnote").value = ""; }
   poll();

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gatehouse.keyfiles import load_keyring, load_signing_key, save_signing_key
+from hub.keyfiles import load_keyring, load_signing_key, save_signing_key
 from tickets.errors import KeyFileError
 from tickets.keys import generate_key
 

@@ -1,0 +1,1 @@
+"""Real peer systems run on this machine for tests and benchmarks (pretix first)."""

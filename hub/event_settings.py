@@ -2,15 +2,15 @@
 the forecast's planning figures.
 
 They live where the other event settings live, in the hub database's ``meta`` table
-(``event_name``, ``event_id``, …), under the keys in :data:`KEYS`. Reading goes through
-the store's public :meth:`HubStore.meta`. Writing needs a store method the store does not
-have yet (``set_meta(actor, changes)``: one audited transaction); until it exists,
-:func:`write_settings` writes the rows on the store's writer connection under its write lock,
-the way every store method does.
+(``event_name``, ``event_id``, …), under the keys in :data:`KEYS`, read with
+:meth:`HubStore.meta` and written with :meth:`HubStore.set_meta` in one audited transaction
+(``event_settings``) that also appends an ``event`` change, so every serving hub process
+hears of a new kick-off at once and its dashboards show the new forecast. Gates do not need
+them: a gate's screen speaks the language of its own config, and paper manifests are
+printed by the hub.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -97,7 +97,7 @@ def validate(changes: dict[str, Any]) -> dict[str, str | None]:
         if value is None:
             out[key] = None
         elif name == "kickoff_at":
-            out[key] = repr(parse_kickoff(str(value)) if isinstance(value, str) else float(value))
+            out[key] = repr(parse_kickoff(str(value)))  # a number too: finite and after 1970
         elif name == "language":
             code = normalize(str(value))
             if code is None:
@@ -120,29 +120,5 @@ async def write_settings(store: HubStore, actor: Principal, changes: dict[str, A
     """Validate and store settings (audited as ``event_settings``); return them all."""
     rows = validate(changes)
     if rows:
-        setter = getattr(store, "set_meta", None)
-        if setter is not None:
-            await setter(actor, rows)
-        else:
-            await _write_meta_sqlite(store, actor, rows)
+        await store.set_meta(actor, rows, action="event_settings", announce=True)
     return await read_settings(store)
-
-
-async def _write_meta_sqlite(store: HubStore, actor: Principal, rows: dict[str, str | None]) -> None:
-    now = store.clock()
-    async with store._wlock:
-        await store._begin()
-        try:
-            for key, value in rows.items():
-                if value is None:
-                    await store.w.execute("DELETE FROM meta WHERE key = ?", (key,))
-                else:
-                    await store.w.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-            await store.w.execute(
-                "INSERT INTO audit (at, actor, role, action, target, detail) VALUES (?, ?, ?, 'event_settings', ?, ?)",
-                (now, actor.name, actor.role, ",".join(sorted(rows)), json.dumps(rows)))
-            await store.w.execute("COMMIT")
-        except BaseException:
-            if store.w.in_transaction:
-                await store.w.execute("ROLLBACK")
-            raise

@@ -122,7 +122,8 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
                 await hook(app.state.store)
             await app.state.store.close()
 
-    app = FastAPI(title="gatehouse hub", version="2", lifespan=lifespan,
+    # /docs is served from the hub's own copy of Swagger UI (a control room may have no internet)
+    app = FastAPI(title="gatehouse hub", version="2", lifespan=lifespan, docs_url=None,
                   description="Tickets, gates, validations, conflicts and stats for one venue.")
     metrics = HubMetrics()
     app.state.metrics = metrics
@@ -135,10 +136,22 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
     app.add_middleware(BodyLimit, default=max_body_bytes, overrides={f"{API}/tickets/import": max_import_bytes})
     add_error_handlers(app, metrics)
 
-    from hub.routes import control, event, fan, gates, reports, tickets
+    from hub.docs_assets import serve_docs_locally
+    from hub.routes import (
+        control,
+        event,
+        fan,
+        forecast,
+        gates,
+        languages,
+        reports,
+        settings,
+        tickets,
+    )
 
-    for module in (event, tickets, gates, control, reports, fan):
+    for module in (event, settings, tickets, gates, control, reports, forecast, fan, languages):
         app.include_router(module.router)
+    serve_docs_locally(app)
     from hub.dashboard import add_dashboard_routes
     from hub.manifest_routes import add_manifest_routes
 

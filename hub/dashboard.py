@@ -33,15 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
 from starlette.websockets import WebSocketState
 
-from hub.docs_assets import serve_docs_locally
-from hub.errors import Forbidden, NotFound, Unauthorized
-from hub.fanpage import FanLanguage
-from hub.forecast_data import add_forecast_routes, current_forecast, entry_figures
+from hub.errors import Forbidden, Unauthorized
+from hub.forecast_data import current_forecast, entry_figures
 from hub.store import HubStore, IngestResult, Principal
-from i18n import N_, catalogue_json, negotiate, normalize, reason_messages
+from i18n import N_, reason_messages
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +316,7 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
     return {
         "at": now, "event": {"name": meta.get("event_name", ""), "event_id": meta.get("event_id")},
         "current_seq": current_seq, "stats": stats, "gates": gates,
-        "entry_figures": await entry_figures(store, now),
+        "entry_figures": await entry_figures(store),
         "forecast": forecast,
         "conflicts": await store.conflicts(open_only=True, limit=CONFLICTS_SHOWN),
         "emergency": await store.emergency(),
@@ -331,9 +329,6 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
     """Add the dashboard page, ``/api/v1/dashboard`` and ``/ws/dashboard`` to a hub app."""
     feed = DashboardFeed(app)
     app.state.dashboard_feed = feed
-    add_forecast_routes(app)
-    serve_docs_locally(app)
-    app.add_middleware(FanLanguage)  # the fan page (/t/…) in the phone's language
 
     async def wire(store: HubStore) -> None:
         feed.attach(store)
@@ -355,15 +350,6 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
     async def dashboard_page() -> HTMLResponse:
         # read per request: a small file, and an upgraded page shows without a restart
         return HTMLResponse(page.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
-
-    @app.get("/i18n/{tag}.json", include_in_schema=False)
-    async def catalogue(tag: str, request: Request) -> Response:
-        """A language's messages for the pages (``auto``: the best for the browser's languages)."""
-        code = negotiate(request.headers.get("accept-language")) if tag == "auto" else normalize(tag)
-        if code is None:
-            raise NotFound(f"no catalogue for language {tag!r} (en, zh-Hans, ru, kk)", code="unknown_language")
-        return Response(catalogue_json(code), media_type="application/json",
-                        headers={"Cache-Control": "no-cache", "Content-Language": code.replace("_", "-")})
 
     @app.get("/api/v1/dashboard", tags=["control"])
     async def dashboard_data(request: Request) -> dict[str, Any]:

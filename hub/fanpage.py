@@ -8,43 +8,18 @@ the browser cache.
 """
 from __future__ import annotations
 
-import contextvars
 import functools
 import json
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 import i18n
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
-#: the language of the page being rendered (set per request by :class:`FanLanguage`)
-fan_language: contextvars.ContextVar[str] = contextvars.ContextVar("fan_language", default=i18n.DEFAULT)
-
-
-class FanLanguage:
-    """ASGI middleware: the fan page speaks ``?lang=`` or else the phone's own language
-    (``Accept-Language``). Only ``/t/…`` requests are looked at."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/t/"):
-            asked = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [""])[0]
-            header = dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin-1")
-            token = fan_language.set(i18n.normalize(asked) or i18n.negotiate(header))
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                fan_language.reset(token)
-            return
-        await self.app(scope, receive, send)
 
 
 @functools.cache
@@ -63,8 +38,9 @@ def _script(name: str) -> Markup:
 
 def render_fan_page(data: dict[str, Any] | None, *, error: str | None = None, now: float | None = None,
                     lang: str | None = None) -> str:
-    """The page in ``lang`` (default: the request's language, see :class:`FanLanguage`)."""
-    code = i18n.normalize(lang) or fan_language.get()
+    """The page in ``lang`` (English if it is not one gatehouse speaks); the route picks it
+    from ``?lang=`` or the phone's own languages (:func:`hub.routes.languages.page_language`)."""
+    code = i18n.normalize(lang) or i18n.DEFAULT
     env = _env(code)
     words = i18n.get(code)
     if data is None:

@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 
 import i18n
 from tests.ui.conftest import TIMEOUT_MS
+from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import Direction
 from ui.venue import Venue, until
 
@@ -319,3 +320,39 @@ async def test_a_snapshot_arriving_from_the_hub_shows_rows_and_share_on_the_staf
     finally:
         owner.snapshot_progress = None
     await expect(page.locator("#snapshot")).to_be_hidden()
+
+
+async def test_an_admit_whose_passage_never_came_is_a_translated_conflict_and_not_counted_inside(
+        venue: Venue, browser: Any) -> None:
+    # A lane whose agent journaled an admit five minutes ago and then dropped off the network:
+    # it posts its journal as any gate does, with its own token.
+    north = venue.zones["North stand"]
+    async with venue.client() as c:
+        r = await c.post("/api/v1/gates", json={"name": "North 9", "zones": [north]})
+        r.raise_for_status()
+        r = await c.post("/api/v1/enroll", json={"token": r.json()["enrolment_token"]})
+        r.raise_for_status()
+    gate_id, token = r.json()["gate_id"], r.json()["token"]
+    admit = JournalEntry(gate_id, 1, time.time() - 300, EntryKind.SCAN, reason="ADMIT", ticket_id=41, zone_id=north)
+    async with venue.client(token) as lane:
+        (await lane.post(f"/api/v1/gates/{gate_id}/journal", json={"entries": [admit.to_wire()]})).raise_for_status()
+        page = await open_dashboard(browser, venue, "ru", (1280, 800))
+        ru = i18n.get("ru")
+        # the hub expires it (its house-keeping runs every few seconds) and raises it for a human
+        conflict = page.locator("#conflicts li.conflict")
+        await expect(conflict).to_contain_text(ru._("passage unknown"))
+        await expect(conflict).to_contain_text(ru._("The gate never reported whether the fan passed the turnstile "
+                                                    "(gate restarted, or its journal has not arrived); not counted "
+                                                    "inside until it does."))
+        await expect(conflict.locator(".entry")).to_have_count(1)  # one admit, shown once
+        await expect(page.locator("#k-unconfirmed")).to_have_text(ru._("passage never reported: {n}", n=1))
+        await expect(page.locator("#occupancy .bar-note")).to_have_text(ru._("passage never reported: {n}", n=1))
+        await expect(page.locator("#k-inside")).to_have_text("0")
+        assert await page.evaluate(LAYOUT_PROBLEMS) == []
+        # the lane comes back and reports the passage: counted inside, the conflict closes itself
+        passed = JournalEntry(gate_id, 2, time.time(), EntryKind.PASSAGE, reason="ADMIT", ticket_id=41, zone_id=north,
+                              passage=Passage.PASSED, ref_seq=1)
+        (await lane.post(f"/api/v1/gates/{gate_id}/journal", json={"entries": [passed.to_wire()]})).raise_for_status()
+    await expect(page.locator("#k-inside")).to_have_text("1")
+    await expect(page.locator("#k-unconfirmed")).to_be_hidden()
+    await expect(page.locator("#conflicts li.conflict")).to_have_count(0)

@@ -242,12 +242,16 @@ function renderKpis(s) {
   $("k-inside").textContent = fmtNumber(inside);
   $("k-capacity").textContent = cap ? t("of {capacity} ({percent})", { capacity: fmtNumber(cap),
     percent: fmtNumber(inside / cap, { style: "percent" }) }) : "";
-  // Entries and Inside now reconcile: entries = inside + went out + did not pass; the
-  // admits still waiting for their passage count as inside until the turnstile says otherwise.
-  const f = s.entry_figures || { pending: 0, not_passed: 0, exits: 0 };
+  // Entries and Inside now reconcile: entries = inside + went out + did not pass + passage
+  // never reported. Admits still waiting for their passage count as inside until the
+  // turnstile says otherwise; the hub's figures (stats), never recounted here.
+  const f = s.entry_figures || { not_passed: 0, exits: 0 };
   $("k-entries-sub").textContent = t("did not pass: {n}", { n: fmtNumber(f.not_passed) }) + " · " +
     t("went out: {n}", { n: fmtNumber(f.exits) });
-  $("k-pending").textContent = t("waiting at a turnstile: {n}", { n: fmtNumber(f.pending) });
+  const unconfirmed = st.unconfirmed_total || 0;
+  $("k-unconfirmed").hidden = !unconfirmed;
+  $("k-unconfirmed").textContent = t("passage never reported: {n}", { n: fmtNumber(unconfirmed) });
+  $("k-pending").textContent = t("waiting at a turnstile: {n}", { n: fmtNumber(st.pending_total || 0) });
   $("k-refused").textContent = fmtNumber(Object.values(st.refusals_by_reason).reduce((a, b) => a + b, 0));
   $("k-conflicts").textContent = st.open_conflicts;
   $("k-conflicts").parentElement.classList.toggle("attention", st.open_conflicts > 0);
@@ -441,7 +445,14 @@ function renderOccupancy(s) {
     const flag = ratio >= 1 ? " " + t("FULL") : ratio >= 0.9 ? " " + t("NEAR CAPACITY") : "";
     const text = z.capacity ? `${fmtNumber(z.inside)} / ${fmtNumber(z.capacity)} (${fmtNumber(ratio, { style: "percent" })})${flag}`
                             : t("{n} (no capacity set)", { n: fmtNumber(z.inside) });
-    list.append(bar(z.name, z.inside, ratio, text, level));
+    const li = bar(z.name, z.inside, ratio, text, level);
+    // the hub's own figures for the zone: admits waiting for their passage (counted inside)
+    // and admits whose passage never came (not counted)
+    const notes = [];
+    if (z.pending) notes.push(t("waiting at a turnstile: {n}", { n: fmtNumber(z.pending) }));
+    if (z.unconfirmed) notes.push(t("passage never reported: {n}", { n: fmtNumber(z.unconfirmed) }));
+    if (notes.length) li.append(el("span", { class: "bar-note" + (z.unconfirmed ? " attention" : ""), text: notes.join(" · ") }));
+    list.append(li);
   }
 }
 
@@ -539,7 +550,19 @@ function manifestLink(url, label, filename) {
 }
 
 // ---- conflicts -----------------------------------------------------------------------------------------
-const KIND_WORD = { double_admit: () => t("double admit") };
+// Conflict kinds (stable codes from the hub) in the page's language; one line each on what it means.
+const KIND_WORD = {
+  double_admit: () => t("double admit"),
+  passage_unknown: () => t("passage unknown"),
+  seq_reuse: () => t("journal number re-used"),
+  manual_unknown: () => t("unknown number admitted by hand"),
+};
+const KIND_HELP = {
+  passage_unknown: () => t("The gate never reported whether the fan passed the turnstile (gate restarted, or its journal has not arrived); not counted inside until it does."),
+  seq_reuse: () => t("The gate re-used a journal number with different content (a lost journal?)."),
+  manual_unknown: () => t("A steward admitted a ticket number the hub does not know."),
+};
+const sameEntry = (a, b) => a && b && a.gate_id === b.gate_id && a.seq === b.seq;
 function entryText(e) {
   if (!e || !e.at) return e ? t("{gate} #{seq} (not received yet)", { gate: e.gate_id, seq: e.seq }) : "–";
   const who = e.staff_id ? " · " + t("steward {id}", { id: e.staff_id }) : "";
@@ -558,8 +581,11 @@ function renderConflicts(s) {
     const li = el("li", { class: "conflict", "data-conflict": c.conflict_id },
       el("div", { class: "conflict-head" }, el("b", { text: "▲ " + kind }),
         el("span", { text: " " + t("ticket {ticket}", { ticket }) + " · #" + c.conflict_id + " · " + time(c.created_at) })),
-      el("div", { class: "entry", text: t("1st: {entry}", { entry: entryText(c.first) }) }),
-      el("div", { class: "entry", text: t("2nd: {entry}", { entry: entryText(c.second) }) }));
+      ...(sameEntry(c.first, c.second)  // about one entry: show it once, with what the kind means
+        ? [el("div", { class: "entry", text: entryText(c.first) })]
+        : [el("div", { class: "entry", text: t("1st: {entry}", { entry: entryText(c.first) }) }),
+           el("div", { class: "entry", text: t("2nd: {entry}", { entry: entryText(c.second) }) })]),
+      KIND_HELP[c.kind] ? el("div", { class: "sub", text: KIND_HELP[c.kind]() }) : null);
     if (isSupervisor()) {
       const input = el("input", { placeholder: t("Resolution (what was done)"), "aria-label": t("Resolution (what was done)"), maxlength: 1000 });
       const form = el("form", { class: "resolve" }, input, el("button", { type: "submit", text: t("Resolve") }));

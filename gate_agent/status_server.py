@@ -469,10 +469,9 @@ def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
         session only for a loopback client (the kiosk)."""
         session = security.session if _is_loopback(request.scope.get("client")) else ""
         code = i18n.normalize(lang) or gate_language()
-        catalogue = i18n.catalogue_json(code).decode("utf-8").replace("<", "\\u003c")
         return env_for(code).get_template("gate.html").render(
             gate_id=agent.config.gate_id, session=session, lang_tag=i18n.tag_of(code),
-            catalogue_json=Markup(catalogue))
+            catalogue_json=_inline_catalogue(code))
 
     @app.get("/i18n/{tag}.json", include_in_schema=False)
     async def catalogue(tag: str) -> Response:
@@ -493,8 +492,10 @@ def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
     async def service(request: Request) -> str:
         """The technician's service page: the doctor's checks, refreshed by the page."""
         session = security.session if _is_loopback(request.scope.get("client")) else ""
-        return env_for(gate_language()).get_template("service.html").render(gate_id=agent.config.gate_id,
-                                                                            session=session)
+        code = gate_language()
+        return env_for(code).get_template("service.html").render(
+            gate_id=agent.config.gate_id, session=session, lang_tag=i18n.tag_of(code),
+            catalogue_json=_inline_catalogue(code))
 
     @app.post("/api/keyed", response_model=KeyedResult, responses=POST_RESPONSES, dependencies=session)
     async def keyed(body: KeyedRequest) -> Any:
@@ -556,6 +557,12 @@ def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
                   for m in (r.methods or ())}
     app.add_middleware(ScreenGuard, security=security, api_routes=api_routes)
     return app
+
+
+def _inline_catalogue(code: str) -> Markup:
+    """The language's catalogue as JSON to put inside a ``<script>`` element (no ``<``, so
+    no message can close the element)."""
+    return Markup(i18n.catalogue_json(code).decode("utf-8").replace("<", "\\u003c"))
 
 
 def _journal_down(exc: JournalError) -> JSONResponse:

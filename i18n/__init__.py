@@ -162,6 +162,20 @@ def catalogue(code: str) -> dict[str, str]:
     return out
 
 
+#: the template every catalogue is made from (``python -m i18n.extract`` writes it)
+TEMPLATE = Path(__file__).resolve().parent / f"{DOMAIN}.pot"
+
+
+@functools.cache
+def template_ids() -> tuple[str, ...]:
+    """Every message of the project (keyed like :func:`catalogue`), from the template: what
+    a complete catalogue translates."""
+    with TEMPLATE.open("rb") as f:
+        cat = read_po(f, domain=DOMAIN)
+    return tuple(f"{m.context}\x04{m.id}" if m.context else str(m.id)
+                 for m in cat if m.id and not isinstance(m.id, tuple))
+
+
 def catalogue_json(code: str) -> bytes:
     """What the browser pages load: the language, its tag and its messages, as JSON."""
     code = require(code)

@@ -22,12 +22,12 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from i18n import DOMAIN, LANGUAGES, LOCALE_DIR, REASON_CONTEXT, po_path
+from i18n import DOMAIN, LANGUAGES, LOCALE_DIR, REASON_CONTEXT, TEMPLATE, po_path
 from tickets.manifest import ManualRefusal
 from tickets.reasons import Reason
 
 ROOT = Path(__file__).resolve().parent.parent
-POT = Path(__file__).resolve().parent / f"{DOMAIN}.pot"
+POT = TEMPLATE
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 #: the pages' scripts call ``t("…")`` (ui/static/i18n.js)
 JS_KEYWORDS = {"t": None}

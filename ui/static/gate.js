@@ -68,6 +68,17 @@ const SESSION = (() => {
   return sessionStorage.getItem("gate-session") || "";
 })();
 
+// The agent's refusals of a screen call, in the screen's language (codes from status_server.py);
+// any other refusal shows the agent's own words.
+const SCREEN_REFUSAL = {
+  session_required: () => t("This screen has no session: reload the staff screen"),
+  session_invalid: () => t("The gate restarted: reload the staff screen"),
+  cross_origin: () => t("Refused: the request came from another site"),
+  unsupported_media_type: () => t("Refused: the screen sent something the gate does not take"),
+  bad_request: () => t("Refused: the gate did not understand the request"),
+  journal_unavailable: () => t("The gate cannot record anything: nothing was admitted. Call a technician"),
+};
+
 // Every call to the agent's API goes through here: JSON both ways, the session attached. A
 // refusal is shown on the screen (never dropped) and gives null; a session made stale by a
 // restart of the agent reloads the page once to get the new one.
@@ -81,7 +92,9 @@ async function api(path, body) {
   const r = await fetch(path, init);
   const data = await r.json().catch(() => ({}));
   if (r.ok) return data;
-  const err = data.error || { code: "HTTP_" + r.status, message: "The gate refused the request (HTTP " + r.status + ")" };
+  const err = data.error || { code: "HTTP_" + r.status, message: "" };
+  const own = SCREEN_REFUSAL[err.code];
+  err.message = own ? own() : err.message || t("The gate refused the request (HTTP {status})", { status: r.status });
   const reloaded = Number(sessionStorage.getItem("gate-reloaded-at") || 0);
   if (err.code === "session_invalid" && Date.now() - reloaded > 30000) {
     sessionStorage.setItem("gate-reloaded-at", String(Date.now()));

@@ -109,8 +109,10 @@ def _forecast_reads(conn: Connection, minute: str, now: float, cache: _TicketCou
         conn, "SELECT last_gate, COUNT(*) FROM entry_state WHERE entries > 0 AND last_gate IS NOT NULL"
               " GROUP BY last_gate")}
     minutes: dict[str, dict[int, int]] = defaultdict(dict)
+    # "+at": four hours are most of a matchday's journal, read faster in one pass than through
+    # the at index (SQLite would fetch each row again by its primary key)
     for gate_id, m, n in rows(conn, f"SELECT gate_id, {minute} AS m, COUNT(*) FROM journal WHERE {_ADMITTED}"
-                                    " AND direction = 'in' AND at >= :since AND at < :until GROUP BY gate_id, m",
+                                    " AND direction = 'in' AND +at >= :since AND +at < :until GROUP BY gate_id, m",
                               {"since": now - RATE_HISTORY_S, "until": now + 60}):
         minutes[str(gate_id)][int(m)] = int(n)
     recent = {str(g): int(n) for g, n in rows(

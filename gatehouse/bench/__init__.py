@@ -24,6 +24,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "drill": ("gatehouse.bench.drill", "the upgrade drill: hub and gate upgrades and a partition under a stream of fans"),
     "load": ("gatehouse.bench.load", "a whole venue: many gates scanning against one hub"),
     "forecast": ("gatehouse.bench.forecast", "queue forecast against a simulated matchday with a late surge (simulated time)"),
+    "dashboard": ("gatehouse.bench.dashboard", "one dashboard summary (stats, entry figures, forecast) on a matchday-sized hub"),
 }
 
 

@@ -3,7 +3,10 @@ on a real PostgreSQL server (the same SQL runs on both)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from gatehouse.pgcluster import PgCluster, PgUnavailable
+from gatehouse.venue import ROOT
 from hub.event_settings import read_settings, write_settings
 from hub.forecast_data import current_forecast, entry_figures, forecast_readings
 from hub.importer import import_tickets
 from hub.store import HubStore, Principal, init_hub
 from hub.store.base import rows
+from tests.conftest import TIMEOUT_S
 from tickets.entry import EntryKind, JournalEntry, Passage
 
 ADMIN = Principal("test", "admin")
@@ -152,3 +157,20 @@ async def test_event_settings_are_one_audited_change_that_every_hub_process_hear
     await store.set_meta(ADMIN, {"event_language": None})
     assert "event_language" not in await store.meta()
     assert (await read_settings(store)).language == "en"
+
+
+@pytest.mark.slow
+def test_the_dashboard_bench_times_a_summary_on_a_stored_matchday_and_prints_one_flat_object() -> None:
+    done = subprocess.run([sys.executable, "-m", "gatehouse", "bench", "dashboard", "--json", "--tickets", "2000",
+                           "--gates", "4", "--repeat", "3"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=TIMEOUT_S * 10)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = done.stdout.strip().splitlines()
+    r = json.loads(line)
+    assert (r["tickets"], r["gates"], r["repeat"], r["database"]) == (2000, 4, 3, "sqlite")
+    # about 93 % come: an admit and a passage each, a few refusals and exits on top
+    assert 2 * 0.85 * 2000 < r["journal_entries_count"] < 2 * 2000 * 1.2
+    for key in ("summary_p50_ms", "summary_p99_ms", "stats_p50_ms", "entry_figures_p50_ms", "forecast_p50_ms",
+                "ingest_per_s"):
+        assert isinstance(r[key], float) and r[key] > 0, key
+    assert r["summary_p99_ms"] >= r["summary_p50_ms"]

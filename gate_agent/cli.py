@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from i18n import _
+
 log = logging.getLogger(__name__)
 
 
@@ -59,8 +61,9 @@ def _load(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-de
         return load_config(args.config)
     except GateConfigError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems)
-        print(f"gatehouse gate {command}: {args.config} is not a valid gate config:\n{lines}\n"
-              f"(check it with: gatehouse gate check-config {args.config})", file=sys.stderr)
+        print(f"gatehouse gate {command}: "
+              + _("{path} is not a valid gate config:", path=args.config) + f"\n{lines}\n"
+              + _("(check it with: gatehouse gate check-config {path})", path=args.config), file=sys.stderr)
         return None
 
 
@@ -180,11 +183,11 @@ def _rebuild(args: argparse.Namespace) -> int:
             path.rename(aside)
             moved.append(str(aside))
     if not moved:
-        print(f"no replica at {config.replica_path}; nothing to do")
+        print(_("no replica at {path}; nothing to do", path=config.replica_path))
         return 0
-    print("replica moved aside (kept for inspection):\n  " + "\n  ".join(moved))
-    print("restart the gate (systemctl restart gatehouse-gate): it stays in MANIFEST mode until the hub's")
-    print("snapshot has arrived, then goes ONLINE. Event keys come back with the first hub connection.")
+    print(_("replica moved aside (kept for inspection):") + "\n  " + "\n  ".join(moved))
+    print(_("restart the gate (systemctl restart gatehouse-gate): it stays in MANIFEST mode until the hub's "
+            "snapshot has arrived, then goes ONLINE. Event keys come back with the first hub connection."))
     return 0
 
 
@@ -194,7 +197,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         r = httpx.get(args.url.rstrip("/") + "/status", timeout=5)
     except httpx.HTTPError as exc:
-        print(f"agent not reachable at {args.url}: {exc}", file=sys.stderr)
+        print(_("agent not reachable at {url}: {error}", url=args.url, error=exc), file=sys.stderr)
         return 1
     print(json.dumps(r.json(), indent=2))
     return 0

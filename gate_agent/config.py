@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+import i18n
 from firmware_bridge.config import SimTurnstileConfig, TurnstileConfig
 from scanners.config import ScannerConfig, SimScannerConfig
 from tickets.errors import ConfigError
@@ -64,6 +65,8 @@ class GateConfig(BaseModel):
     status_port: Annotated[int, Field(ge=0, le=65535)] = 8081
     #: sync protocol versions this gate speaks (min, max); None: every version it knows
     protocol: tuple[int, int] | None = None
+    #: the staff screen's language (en, zh-Hans, ru, kk; ``kk-KZ`` and the like are accepted)
+    language: str = "en"
     scanner: ScannerConfig = SimScannerConfig()
     turnstile: TurnstileConfig = SimTurnstileConfig()
 
@@ -107,6 +110,15 @@ class GateConfig(BaseModel):
     def hub_addresses(self) -> list[str]:
         """Every hub address this file names, ``hub_url`` first; empty: the enrolment's."""
         return list(dict.fromkeys([*([self.hub_url] if self.hub_url else []), *self.hub_urls]))
+
+    @field_validator("language")
+    @classmethod
+    def _has_a_catalogue(cls, value: str) -> str:
+        code = i18n.normalize(value)
+        if code is None:
+            choices = ", ".join(i18n.tag_of(c) for c in i18n.LANGUAGES[:-1]) + " or " + i18n.tag_of(i18n.LANGUAGES[-1])
+            raise ValueError(f"no catalogue for {value!r}; choose {choices}")
+        return code
 
     @field_validator("protocol", mode="before")
     @classmethod

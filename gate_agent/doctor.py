@@ -122,6 +122,7 @@ async def run_checks(config: GateConfig, *, agent: GateAgent | None = None, pin_
     probes: list[Probe] = [
         (lambda: _scanner_live(agent)) if agent is not None else (lambda: asyncio.to_thread(_scanner, config)),
         (lambda: _turnstile_live(agent)) if agent is not None else (lambda: _turnstile(config, pin_factory)),
+        lambda: asyncio.to_thread(_language, config, env),
         lambda: asyncio.to_thread(_clock_sync, env),
         lambda: asyncio.to_thread(_disk, config),
         lambda: asyncio.to_thread(_sd_wear),
@@ -343,6 +344,55 @@ async def _turnstile_live(agent: GateAgent | None) -> list[Check]:
         checks.append(ok("turnstile", f"{agent.config.turnstile.backend} backend answering"))
     checks.append(fail("fire contact", "emergency: free egress", "check the fire panel; reset from the control room")
                   if getattr(t, "emergency", False) else ok("fire contact", "no alarm"))
+    return checks
+
+
+# language -----------------------------------------------------------------------------------
+#: what fontconfig calls each language (a font "covers" it when it has every letter)
+FONT_LANGS = {"en": "en", "zh_Hans": "zh-cn", "ru": "ru", "kk": "kk"}
+#: the Debian package that covers each language on the kiosk screen
+FONT_PACKAGES = {"zh_Hans": "fonts-noto-cjk"}
+
+
+def _language(config: GateConfig, env: dict[str, str] | None = None) -> list[Check]:
+    """The staff screen's language: its catalogue is complete, and the kiosk has a font with
+    every letter of it (otherwise Chinese or Kazakh letters show as empty boxes)."""
+    import i18n
+
+    code = config.language
+    tag = i18n.tag_of(code)
+    checks = []
+    try:
+        have = i18n.catalogue(code)
+        template = i18n.template_ids()
+    except (OSError, ValueError) as exc:
+        return [fail("language", f"the {tag} catalogue cannot be read: {exc}",
+                     "reinstall gatehouse: its i18n/ directory is incomplete")]
+    missing = [m for m in template if m not in have] if code != i18n.DEFAULT else []
+    if missing:
+        checks.append(fail("language", f"{tag}: {len(missing)} of {len(template)} messages untranslated "
+                                       f"(shown in English), e.g. {missing[0]!r}",
+                           "install a gatehouse release whose catalogues are complete (the tests check them)"))
+    else:
+        checks.append(ok("language", f"{tag} ({i18n.NATIVE_NAMES[code]}): every screen message translated"))
+    fc_list = shutil.which("fc-list", path=(env or os.environ).get("PATH"))
+    if fc_list is None:
+        checks.append(info("screen font", "fontconfig (fc-list) not installed: fonts not checked"))
+        return checks
+    try:
+        out = subprocess.run([fc_list, f":lang={FONT_LANGS[code]}", "family"], capture_output=True, text=True,
+                             timeout=10, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        checks.append(info("screen font", f"fc-list did not answer: {exc}"))
+        return checks
+    families = sorted({f.split(",")[0].strip() for f in out.stdout.splitlines() if f.strip()})
+    if not families:
+        package = FONT_PACKAGES.get(code, "fonts-dejavu-core")
+        checks.append(fail("screen font", f"no installed font has every {tag} letter: the screen would show boxes",
+                           f"sudo apt-get install {package}"))
+    else:
+        checks.append(ok("screen font", f"{len(families)} font famil{'y' if len(families) == 1 else 'ies'} with every "
+                                        f"{tag} letter, e.g. {families[0]}"))
     return checks
 
 

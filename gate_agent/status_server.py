@@ -49,14 +49,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import uvicorn
 from fastapi import FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import i18n
 from gate_agent.journal import JournalError
 from tickets.model import Direction, Scan
 
@@ -414,11 +416,20 @@ def _error(status: int, code: str, message: str, fields: list[dict[str, str]] | 
 def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
     app = FastAPI(title=f"gatehouse gate {agent.config.gate_id}", docs_url=None, redoc_url=None,
                   description="The gate's staff screen and local status. See gate_agent/status_server.py.")
-    env = Environment(loader=FileSystemLoader(UI / "templates"), autoescape=select_autoescape())
+    envs: dict[str, Environment] = {}
     app.mount("/static", StaticFiles(directory=UI / "static"), name="static")
     # Checked by ScreenGuard before any route runs; declared here so the OpenAPI says so.
     session = [Security(APIKeyHeader(name="X-Gate-Session", auto_error=False, scheme_name="screen_session",
                                      description="the staff screen's session (see the module docs)"))]
+
+    def env_for(code: str) -> Environment:
+        """A template environment speaking ``code`` (one per language, made on first use)."""
+        if code not in envs:
+            env = Environment(loader=FileSystemLoader(UI / "templates"), autoescape=select_autoescape(),
+                              extensions=["jinja2.ext.i18n"])
+            env.install_gettext_translations(i18n.translations(code), newstyle=True)  # type: ignore[attr-defined]
+            envs[code] = env
+        return envs[code]
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -441,13 +452,34 @@ def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
     @app.get("/status", response_model=GateStatus, responses=GUARD_RESPONSES)
     async def status() -> dict[str, Any]:
         """The gate's mode, counters, backlog, sync state and recent decisions (for monitoring)."""
-        return await agent.status()
+        data = await agent.status()
+        # a replica snapshot in progress, for the screen's progress bar (rows and share)
+        owner = getattr(agent, "sync_owner", None)
+        progress = getattr(owner, "snapshot_progress", None)
+        data["snapshot"] = {"done_rows": progress[0], "total_rows": progress[1]} if progress else None
+        data["language"] = i18n.tag_of(gate_language())
+        return data
+
+    def gate_language() -> str:
+        return i18n.normalize(agent.config.language) or i18n.DEFAULT
 
     @app.get("/", response_class=HTMLResponse, responses=GUARD_RESPONSES)
-    async def screen(request: Request) -> str:
-        """The staff screen. Carries the session only for a loopback client (the kiosk)."""
+    async def screen(request: Request, lang: str | None = None) -> str:
+        """The staff screen in the gate's language (``?lang=ru`` shows another one). Carries the
+        session only for a loopback client (the kiosk)."""
         session = security.session if _is_loopback(request.scope.get("client")) else ""
-        return env.get_template("gate.html").render(gate_id=agent.config.gate_id, session=session)
+        code = i18n.normalize(lang) or gate_language()
+        return env_for(code).get_template("gate.html").render(
+            gate_id=agent.config.gate_id, session=session, lang_tag=i18n.tag_of(code),
+            catalogue_json=_inline_catalogue(code))
+
+    @app.get("/i18n/{tag}.json", include_in_schema=False)
+    async def catalogue(tag: str) -> Response:
+        """A language's catalogue for the page's script (``auto``: the gate's own language)."""
+        code = gate_language() if tag == "auto" else i18n.normalize(tag)
+        if code is None:
+            return _error(404, "unknown_language", f"no catalogue for {_safe(tag[:40])!r}")
+        return Response(i18n.catalogue_json(code), media_type="application/json")
 
     @app.get("/api/doctor", responses=API_RESPONSES, dependencies=session)
     async def doctor() -> dict[str, Any]:
@@ -460,7 +492,10 @@ def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
     async def service(request: Request) -> str:
         """The technician's service page: the doctor's checks, refreshed by the page."""
         session = security.session if _is_loopback(request.scope.get("client")) else ""
-        return env.get_template("service.html").render(gate_id=agent.config.gate_id, session=session)
+        code = gate_language()
+        return env_for(code).get_template("service.html").render(
+            gate_id=agent.config.gate_id, session=session, lang_tag=i18n.tag_of(code),
+            catalogue_json=_inline_catalogue(code))
 
     @app.post("/api/keyed", response_model=KeyedResult, responses=POST_RESPONSES, dependencies=session)
     async def keyed(body: KeyedRequest) -> Any:
@@ -522,6 +557,12 @@ def create_status_app(agent: GateAgent, security: ScreenSecurity) -> FastAPI:
                   for m in (r.methods or ())}
     app.add_middleware(ScreenGuard, security=security, api_routes=api_routes)
     return app
+
+
+def _inline_catalogue(code: str) -> Markup:
+    """The language's catalogue as JSON to put inside a ``<script>`` element (no ``<``, so
+    no message can close the element)."""
+    return Markup(i18n.catalogue_json(code).decode("utf-8").replace("<", "\\u003c"))
 
 
 def _journal_down(exc: JournalError) -> JSONResponse:

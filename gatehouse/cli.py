@@ -13,7 +13,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import i18n
 from gatehouse import __version__
+from i18n import _
 
 #: (group name, module providing ``register(subparsers)``, one-line help)
 GROUPS: tuple[tuple[str, str, str], ...] = (
@@ -51,6 +53,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gatehouse {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--lang", default=None, metavar="LANG",
+                        help=f"language of messages: en, zh-Hans, ru, kk (default: ${i18n.ENV_VAR}, then the locale)")
     sub = parser.add_subparsers(dest="group", metavar="GROUP")
     chosen = _chosen_group(argv if argv is not None else sys.argv[1:])
     for name, module_name, help_text in GROUPS:
@@ -74,11 +78,19 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: top-level options that take a value as the next argument (``--lang ru hub …``)
+_VALUE_OPTIONS = frozenset({"--lang"})
+
+
 def _chosen_group(argv: Sequence[str]) -> str | None:
     groups = {g for g, _m, _h in GROUPS}
-    for arg in argv:
+    args = iter(argv)
+    for arg in args:
         if arg in groups:
             return arg
+        if arg in _VALUE_OPTIONS:
+            next(args, None)
+            continue
         if not arg.startswith("-"):
             return None
     return None
@@ -86,8 +98,8 @@ def _chosen_group(argv: Sequence[str]) -> str | None:
 
 def _unavailable(name: str, extra: str, exc: ModuleNotFoundError):  # type: ignore[no-untyped-def]
     def run(_args: argparse.Namespace) -> int:
-        print(f"gatehouse {name}: not installed on this machine ({exc.name} is missing); install the role with:"
-              f" pip install 'gatehouse[{extra}]'", file=sys.stderr)
+        print(_("gatehouse {group}: not installed on this machine ({module} is missing); install the role with:"
+                " pip install 'gatehouse[{extra}]'", group=name, module=exc.name, extra=extra), file=sys.stderr)
         return 2
 
     return run
@@ -96,6 +108,11 @@ def _unavailable(name: str, extra: str, exc: ModuleNotFoundError):  # type: igno
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    try:
+        i18n.use(i18n.from_env(args.lang))
+    except i18n.UnknownLanguage as exc:
+        print(f"gatehouse: {exc}", file=sys.stderr)
+        return 2
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     from gate_agent.logs import configure
 

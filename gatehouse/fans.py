@@ -7,6 +7,7 @@ legacy number, or turn away after the turnstile unlocks (no passage: the ticket 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -90,3 +91,44 @@ async def keep_arriving(crowd: Crowd, gate: Gate, zone: str, *, every_s: Callabl
             await asyncio.wait_for(stop.wait(), every_s())
         except TimeoutError:
             pass
+
+
+# --- arrivals before kick-off ----------------------------------------------------------------
+
+#: (minutes before kick-off, share of a zone's fans at the gates by then): the venue
+#: simulation's "known" arrival curve. Deliberately not the forecast's default profile: a
+#: little later throughout, as a derby crowd that lingers outside.
+MATCHDAY_CURVE: tuple[tuple[float, float], ...] = (
+    (150.0, 0.0), (120.0, 0.03), (90.0, 0.11), (60.0, 0.29), (45.0, 0.45), (30.0, 0.66), (20.0, 0.80),
+    (10.0, 0.92), (0.0, 0.98), (-12.0, 1.0),
+)
+
+
+@dataclass(frozen=True)
+class Surge:
+    """A crowd arriving at once (a delayed train, coaches): ``share`` of a zone's fans
+    spread evenly between ``start_min`` and ``end_min`` before kick-off."""
+
+    share: float
+    start_min: float
+    end_min: float
+
+
+def arrival_times(count: int, kickoff_at: float, rng: random.Random, *,
+                  curve: tuple[tuple[float, float], ...] = MATCHDAY_CURVE, surge: Surge | None = None) -> list[float]:
+    """When each of ``count`` fans reaches the gates (epoch seconds, sorted): drawn from
+    ``curve`` (inverse of the piecewise-linear share), ``surge.share`` of them in the surge."""
+    pts = sorted(curve, key=lambda p: -p[0])
+    in_surge = round(count * surge.share) if surge is not None else 0
+    out = []
+    for _ in range(count - in_surge):
+        u = rng.random() * pts[-1][1]
+        for (m0, s0), (m1, s1) in itertools.pairwise(pts):
+            if s0 <= u <= s1:
+                t = (u - s0) / (s1 - s0) if s1 > s0 else 0.0
+                out.append(kickoff_at - 60.0 * (m0 + t * (m1 - m0)))
+                break
+    if surge is not None:
+        for _ in range(in_surge):
+            out.append(kickoff_at - 60.0 * rng.uniform(surge.end_min, surge.start_min))
+    return sorted(out)

@@ -230,10 +230,11 @@ class Venue:
     async def add_gate(self, name: str, zones: list[str], *, passage_timeout_s: float = 1.0,
                        status_port: int | None = None, hub_url: str | None = None,
                        protocol: tuple[int, int] | None = None, manifest_refresh_s: float = 300.0,
-                       hub_urls: list[str] | None = None) -> Gate:
+                       hub_urls: list[str] | None = None, clock: Callable[[], float] | None = None) -> Gate:
         """Register, enrol and start a gate. ``hub_url`` routes its sync link elsewhere (a
         :class:`gatehouse.netsim.LinkCutter`, another hub process); ``hub_urls`` gives it several
-        hub addresses to fail over between; ``protocol`` narrows the versions it speaks."""
+        hub addresses to fail over between; ``protocol`` narrows the versions it speaks;
+        ``clock`` is the gate's clock (a replay stamps its scans in the past)."""
         async with self.hub.admin_client() as c:
             r = await c.post("/api/v1/gates", json={"name": name, "zones": [self.zones[z] for z in zones]})
             r.raise_for_status()
@@ -252,11 +253,13 @@ class Venue:
                          status_port=status_port or 0, protocol=protocol, manifest_refresh_s=manifest_refresh_s,
                          hub_urls=tuple(hub_urls or ()))
         return await self._start_gate(cfg, GateCredentials(gate_id, token, link_url),
-                                      serve_status=status_port is not None)
+                                      serve_status=status_port is not None, clock=clock)
 
-    async def _start_gate(self, cfg: GateConfig, creds: GateCredentials, *, serve_status: bool = False) -> Gate:
+    async def _start_gate(self, cfg: GateConfig, creds: GateCredentials, *, serve_status: bool = False,
+                          clock: Callable[[], float] | None = None) -> Gate:
         scanner, turnstile = SimScanner(), SimTurnstile()
-        agent = GateAgent(cfg, scanner=scanner, turnstile=turnstile, serve_status=serve_status)
+        agent = GateAgent(cfg, scanner=scanner, turnstile=turnstile, serve_status=serve_status,
+                          **({"clock": clock} if clock is not None else {}))
         await agent.start()
         link = await attach_sync(agent, credentials=creds, reconnect_delays=fast_delays)
         gate = Gate(cfg.gate_id, agent, scanner, turnstile, link)

@@ -125,7 +125,8 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
                 await hook(app.state.store)
             await app.state.store.close()
 
-    app = FastAPI(title="gatehouse hub", version="2", lifespan=lifespan,
+    # /docs is served from the hub's own copy of Swagger UI (a control room may have no internet)
+    app = FastAPI(title="gatehouse hub", version="2", lifespan=lifespan, docs_url=None,
                   description="Tickets, gates, validations, conflicts and stats for one venue.")
     metrics = HubMetrics()
     app.state.metrics = metrics
@@ -139,22 +140,28 @@ def create_app(data_dir: Path, *, clock: Callable[[], float] = time.time,
                                                                      f"{API}/tickets/reseat": max_import_bytes})
     add_error_handlers(app, metrics)
 
+    from hub.docs_assets import serve_docs_locally
     from hub.readiness import attach as attach_gate_reporter
     from hub.routes import (
         connectors,
         control,
         event,
         fan,
+        forecast,
         gates,
+        languages,
         readiness,
         reports,
         seats,
+        settings,
         tickets,
     )
 
-    for module in (event, tickets, seats, gates, control, reports, fan, readiness, connectors):
+    for module in (event, settings, tickets, seats, gates, control, reports, forecast, fan, readiness, languages,
+                   connectors):
         app.include_router(module.router)
     attach_gate_reporter(app)
+    serve_docs_locally(app)
     from hub.dashboard import add_dashboard_routes
     from hub.manifest_routes import add_manifest_routes
 

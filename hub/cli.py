@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from hub.errors import HubError
 from hub.store import ROLES, HubStore, Principal, init_hub, restore_hub
+from i18n import _, error_message
 from tickets.errors import GatehouseError
 
 T = TypeVar("T")
@@ -120,6 +121,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output file (with --gate)")
     p.add_argument("--dir", type=Path, default=None, help="output directory (with --all)")
     p.add_argument("--csv", action="store_true", help="write CSV instead of PDF")
+    p.add_argument("--lang", dest="manifest_lang", default=None, metavar="LANG",
+                   help="print in this language (default: the event's, see `hub event`)")
+
+    p = cmd("event", "show or set event settings: kick-off, the event's language, forecast figures", _event)
+    p.add_argument("--kickoff", default=None, help="kick-off, ISO 8601 with UTC offset (2026-05-12T19:00+05:00)")
+    p.add_argument("--language", default=None, help="the event's language: en, zh-Hans, ru, kk (manifests)")
+    p.add_argument("--show-ratio", type=float, default=None, help="share of ticket holders expected to come")
+    p.add_argument("--lane-rate", type=float, default=None,
+                   help="persons per minute one lane takes until the venue's own rate is measured")
+
+    p = cmd("forecast", "print the kick-off forecast per zone (arrivals, queue, time to clear, alerts)", _forecast)
+    p.add_argument("--json", action="store_true", help="print the whole forecast as JSON instead")
 
     p = cmd("seats", "list double-sold seats and zones over capacity", _seats)
     p.add_argument("--zone", default=None, help="only this zone (id or name)")
@@ -176,7 +189,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
         try:
             return func(args)
         except HubError as exc:
-            print(f"gatehouse hub: {exc.code}: {exc.message}", file=sys.stderr)
+            print(f"gatehouse hub: {exc.code}: {error_message(exc.code, exc.message)}", file=sys.stderr)
             return 1
         except (GatehouseError, OSError) as exc:
             print(f"gatehouse hub: {exc}", file=sys.stderr)
@@ -198,8 +211,8 @@ def _init(args: argparse.Namespace) -> int:
     token = init_hub(args.data, event_id=args.event, name=args.name, key_id=args.key_id,
                      valid_from=args.valid_from, valid_until=args.valid_until,
                      allow_admit_on_signature=not args.no_admit_on_signature, database=args.db)
-    print(f"hub initialised in {args.data}", file=sys.stderr)
-    print("admin token (shown once; store it safely):", file=sys.stderr)
+    print(_("hub initialised in {path}", path=args.data), file=sys.stderr)
+    print(_("admin token (shown once; store it safely):"), file=sys.stderr)
     print(token)
     return 0
 
@@ -243,7 +256,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.store.setup import is_initialised
 
     if (args.certfile is None) != (args.keyfile is None):
-        print("gatehouse hub: --certfile and --keyfile go together", file=sys.stderr)
+        print("gatehouse hub: " + _("--certfile and --keyfile go together"), file=sys.stderr)
         return 2
     url = database_url(args.data)
     probe = Database(url, readers=1)
@@ -252,15 +265,15 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         probe.close()
     if not ready:
-        print(f"gatehouse hub: {args.data} holds no hub; run: gatehouse hub init --data {args.data} --event N",
-              file=sys.stderr)
+        print("gatehouse hub: " + _("{path} holds no hub; run: gatehouse hub init --data {path} --event N",
+                                    path=args.data), file=sys.stderr)
         return 1
     if args.workers < 1:
-        print("gatehouse hub: --workers must be at least 1", file=sys.stderr)
+        print("gatehouse hub: " + _("--workers must be at least 1"), file=sys.stderr)
         return 2
     if args.workers > 1 and not url.startswith("postgresql"):
-        print("gatehouse hub: --workers > 1 needs the hub on PostgreSQL (SQLite has one writer);"
-              " see docs/hub.md", file=sys.stderr)
+        print("gatehouse hub: " + _("--workers > 1 needs the hub on PostgreSQL (SQLite has one writer);"
+                                    " see docs/hub.md"), file=sys.stderr)
         return 2
     if args.pending_expiry_s is not None and not 0 < args.pending_expiry_s <= 86_400:
         print("gatehouse hub: --pending-expiry-s must be between 0 and 86400 seconds", file=sys.stderr)
@@ -272,7 +285,7 @@ def _serve(args: argparse.Namespace) -> int:
             if not 1 <= lo <= hi:
                 raise ValueError
         except ValueError:
-            print("gatehouse hub: --protocol takes MIN-MAX, e.g. 1-2", file=sys.stderr)
+            print("gatehouse hub: " + _("--protocol takes MIN-MAX, e.g. 1-2"), file=sys.stderr)
             return 2
         protocol = (lo, hi)
     # several processes may serve one hub (PostgreSQL): the first takes hub.pid, the others
@@ -311,7 +324,7 @@ def _import(args: argparse.Namespace) -> int:
     fmt = args.format or detect_format(args.file.name, data)
 
     async def go(store: HubStore) -> Any:
-        with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} rows"),
+        with Progress(TextColumn(_("importing")), BarColumn(), TextColumn("{task.completed:,}"),
                       TimeRemainingColumn(), console=_stderr_console()) as progress:
             task = progress.add_task("import", total=max(1, data.count(b"\n")))
 
@@ -328,7 +341,7 @@ def _import(args: argparse.Namespace) -> int:
     for err in report.errors[:args.errors]:
         print(f"{args.file}:{err.line}: {err.reason}", file=sys.stderr)
     if report.error_count > args.errors:
-        print(f"... and {report.error_count - args.errors} more row errors", file=sys.stderr)
+        print(_("... and {n} more row errors", n=report.error_count - args.errors), file=sys.stderr)
     from hub.seats import mismatch_lines
 
     for line in mismatch_lines(report.mismatches or {"double_sold": [], "double_sold_truncated": False,
@@ -368,8 +381,8 @@ def _enroll(args: argparse.Namespace) -> int:
         return await store.create_gate(CLI, args.name, await _zone_ids(store, args.zones),
                                        ttl_s=args.ttl_hours * 3600)
     gate_id, token, expires = _with_store(args.data, go)
-    print(f"gate {gate_id}: enrolment token (usable once, expires "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(expires))}):", file=sys.stderr)
+    print(_("gate {gate}: enrolment token (usable once, expires {time} UTC):", gate=gate_id,
+            time=time.strftime("%Y-%m-%d %H:%M", time.gmtime(expires))), file=sys.stderr)
     print(token)
     return 0
 
@@ -405,7 +418,9 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    info = _with_store(args.data, lambda s: s.backup(CLI, args.dest))
+    # the sqlite backup API copies a big database for a while: say so, with the time it takes
+    with _stderr_console().status(_("backing up to {path}…", path=args.dest)):
+        info = _with_store(args.data, lambda s: s.backup(CLI, args.dest))
     print(json.dumps(info))
     return 0
 
@@ -421,10 +436,11 @@ def _pid_alive(pid_file: Path) -> bool:
 def _restore(args: argparse.Namespace) -> int:
     for pid_file in sorted(args.data.glob("hub*.pid")):
         if _pid_alive(pid_file) and not args.force:
-            print(f"gatehouse hub: a hub is serving {args.data} (pid file {pid_file}); stop every hub process"
-                  " first", file=sys.stderr)
+            print("gatehouse hub: " + _("a hub is serving {path} (pid file {pid}); stop every hub process first",
+                                        path=args.data, pid=pid_file), file=sys.stderr)
             return 1
-    info = restore_hub(args.data, args.src)
+    with _stderr_console().status(_("restoring from {path}…", path=args.src)):
+        info = restore_hub(args.data, args.src)
     print(json.dumps(info))
     return 0
 
@@ -461,7 +477,7 @@ def _read_pin(prompt: str = "PIN: ") -> str:
         import getpass
 
         pin = getpass.getpass(prompt)
-        if getpass.getpass("again: ") != pin:
+        if getpass.getpass(_("again: ")) != pin:
             raise HubError("the two PINs differ", code="pin_mismatch")
         return pin
     return sys.stdin.readline().strip()
@@ -486,7 +502,11 @@ def _steward(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hub.event_settings import read_settings
     from hub.manifest import render_manifest_csv, render_manifest_pdf
+    from i18n import normalize
 
     ext = "csv" if args.csv else "pdf"
     render = render_manifest_csv if args.csv else render_manifest_pdf
@@ -495,6 +515,8 @@ def _manifest(args: argparse.Namespace) -> int:
             raise HubError("--all needs --dir", code="missing_dir")
     elif args.out is None:
         raise HubError("--gate needs --out FILE", code="missing_out")
+    if args.manifest_lang and normalize(args.manifest_lang) is None:
+        raise HubError(f"no catalogue for language {args.manifest_lang!r} (en, zh-Hans, ru, kk)", code="bad_language")
 
     async def go(store: HubStore) -> list[tuple[Path, int, int]]:
         if args.all:
@@ -502,24 +524,34 @@ def _manifest(args: argparse.Namespace) -> int:
             args.dir.mkdir(parents=True, exist_ok=True)
         else:
             gate_ids = [args.gate]
+        lang = normalize(args.manifest_lang) if args.manifest_lang else (await read_settings(store)).language
         written = []
-        for gate_id in gate_ids:
-            m = await store.gate_manifest(gate_id)
-            body = await asyncio.to_thread(render, m.rows, event_name=m.event_name, gate_name=m.gate_name,
-                                           generated_at=m.generated_at, hub_seq=m.hub_seq)
-            out = args.dir / f"manifest-{gate_id}.{ext}" if args.all else args.out
-            tmp = out.with_name(out.name + ".partial")
-            tmp.write_bytes(body)
-            tmp.replace(out)  # never leave half a manifest where someone may print it
-            await store.record_audit(CLI, "manifest", gate_id, {"format": ext, "rows": len(m.rows),
-                                                                "hub_seq": m.hub_seq, "file": str(out)})
-            if ext == "pdf":  # for the readiness report: is the paper as current as the hub?
-                from hub.readiness import merge_gate_info
+        # every gate of a stadium takes minutes: show which one, how many done, how long
+        with Progress(TextColumn(_("manifests")), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=_stderr_console(), disable=len(gate_ids) < 2) as progress:
+            task = progress.add_task("", total=len(gate_ids))
+            for gate_id in gate_ids:
+                progress.update(task, description=_("gate {gate}", gate=gate_id))
+                m = await store.gate_manifest(gate_id)
+                body = await asyncio.to_thread(render, m.rows, event_name=m.event_name, gate_name=m.gate_name,
+                                               generated_at=m.generated_at, hub_seq=m.hub_seq, lang=lang)
+                out = args.dir / f"manifest-{gate_id}.{ext}" if args.all else args.out
+                tmp = out.with_name(out.name + ".partial")
+                tmp.write_bytes(body)
+                tmp.replace(out)  # never leave half a manifest where someone may print it
+                await store.record_audit(CLI, "manifest", gate_id, {"format": ext, "rows": len(m.rows),
+                                                                    "hub_seq": m.hub_seq, "file": str(out),
+                                                                    "lang": lang})
+                if ext == "pdf":  # for the readiness report: is the paper as current as the hub?
+                    from hub.readiness import merge_gate_info
 
-                await merge_gate_info(store, {gate_id: {"manifest_printed": {
-                    "hub_seq": m.hub_seq, "rows": len(m.rows), "at": time.time(), "via": "cli", "file": str(out)}}})
-            print(f"{out}: gate {gate_id}, {len(m.rows)} tickets, hub seq {m.hub_seq}", file=sys.stderr)
-            written.append((out, len(m.rows), m.hub_seq))
+                    await merge_gate_info(store, {gate_id: {"manifest_printed": {
+                        "hub_seq": m.hub_seq, "rows": len(m.rows), "at": time.time(), "via": "cli",
+                        "file": str(out)}}})
+                progress.console.print(_("{path}: gate {gate}, {n} tickets, hub seq {seq}", path=out, gate=gate_id,
+                                         n=len(m.rows), seq=m.hub_seq))
+                written.append((out, len(m.rows), m.hub_seq))
+                progress.advance(task)
         return written
 
     written = _with_store(args.data, go)
@@ -663,4 +695,46 @@ def _unwaive(args: argparse.Namespace) -> int:
     from hub.readiness import withdraw
 
     print(json.dumps(_with_store(args.data, lambda s: withdraw(s, CLI, args.waiver_id))))
+    return 0
+
+
+def _event(args: argparse.Namespace) -> int:
+    from hub.event_settings import read_settings, write_settings
+
+    changes = {k: v for k, v in (("kickoff_at", args.kickoff), ("language", args.language),
+                                 ("show_ratio", args.show_ratio), ("lane_rate_per_min", args.lane_rate))
+               if v is not None}
+
+    async def go(store: HubStore) -> dict[str, Any]:
+        settings = await write_settings(store, CLI, changes) if changes else await read_settings(store)
+        return settings.to_json()
+    print(json.dumps(_with_store(args.data, go)))
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from hub.forecast_data import current_forecast
+    from i18n import current
+
+    f = _with_store(args.data, current_forecast)
+    if args.json:
+        print(json.dumps(f.to_json()))
+        return 0
+    w = current()
+    if f.kickoff_at is None:
+        print(_("kick-off not set: gatehouse hub event --kickoff 2026-05-12T19:00+05:00"), file=sys.stderr)
+    else:
+        print(_("kick-off {time}", time=w.when(f.kickoff_at)))
+    for z in f.zones:
+        status = _("LATE by {minutes} min", minutes=w.number(round(z.late_s / 60))) if z.alert else _("in time")
+        print(_("{zone}: arrived {arrived}, not yet arrived {missing}, {rate}/min on {lanes} lanes, queue ~{queue}: "
+                "{status}", zone=z.name, arrived=w.number(z.arrived), missing=w.number(z.not_arrived),
+                rate=w.number(z.rate_per_min), lanes=w.number(z.lanes), queue=w.number(z.queue), status=status))
+        for sg in z.suggestions:
+            if sg.kind == "open_lanes":
+                print("  → " + (_("open {n} more lanes", n=sg.lanes) if sg.lanes else
+                                _("opening lanes alone will not do: delay or hold kick-off")))
+            else:
+                print("  → " + _("send fans from {busy} to {spare}", busy=", ".join(sg.from_gates),
+                                 spare=", ".join(sg.to_gates)))
     return 0

@@ -38,9 +38,10 @@ from starlette.websockets import WebSocketState
 
 from hub.errors import Forbidden, Unauthorized
 from hub.feed import SEEN_CONNECTED_S
+from hub.forecast_data import current_forecast, entry_figures
 from hub.store import HubStore, Principal, StoredBatch
+from i18n import N_, reason_messages
 from sync.tasks import spawn
-from tickets.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +63,26 @@ ALERTS_SHOWN = 60
 #: modes other than ONLINE, and how serious each is
 MODE_SEVERITY = {"EMERGENCY": "alarm", "MANIFEST": "warn", "OFFLINE": "warn", "CLOSED": "warn", "ONLINE": "ok"}
 #: journal event prefixes (``what: detail``) → (severity, title for the control room)
+#: (titles are msgids: the page shows them in its language)
 EVENT_TITLES = {
-    "hub_rolled_back": ("alarm", "Hub rolled back: gate re-sending its journal"),
-    "hub_incompatible": ("warn", "Hub incompatible with this gate"),
-    "turnstile_forced": ("alarm", "Forced passage"),
-    "turnstile_alarm": ("alarm", "Fire alarm"),
-    "turnstile_alarm_cleared": ("ok", "Fire alarm reset"),
-    "turnstile_tamper": ("alarm", "Turnstile tamper"),
-    "turnstile_fault": ("alarm", "Turnstile fault"),
-    "turnstile_recovered": ("ok", "Turnstile recovered"),
-    "turnstile_manual_release": ("info", "Manual release"),
-    "clock_skew": ("warn", "Gate clock wrong"),
-    "journal_writable_again": ("ok", "Journal writable again"),
+    "hub_rolled_back": ("alarm", N_("Hub rolled back: gate re-sending its journal")),
+    "hub_incompatible": ("warn", N_("Hub incompatible with this gate")),
+    "turnstile_forced": ("alarm", N_("Forced passage")),
+    "turnstile_alarm": ("alarm", N_("Fire alarm")),
+    "turnstile_alarm_cleared": ("ok", N_("Fire alarm reset")),
+    "turnstile_tamper": ("alarm", N_("Turnstile tamper")),
+    "turnstile_fault": ("alarm", N_("Turnstile fault")),
+    "turnstile_recovered": ("ok", N_("Turnstile recovered")),
+    "turnstile_manual_release": ("info", N_("Manual release")),
+    "clock_skew": ("warn", N_("Gate clock wrong")),
+    "journal_writable_again": ("ok", N_("Journal writable again")),
 }
+#: titles made in code below, listed for the catalogue
+_TITLES = (N_("Mode {mode}"), N_("Back ONLINE"), N_("Scanner fault"), N_("Scanner working"), N_("Event"),
+           N_("Conflict: {kind}"), N_("Control-room emergency"), N_("Control-room emergency ended"),
+           N_("Gate revoked"), N_("Gate connected"), N_("Gate disconnected"), N_("no live link to the hub"),
+           N_("ticket {ticket}"), N_("all gates"), N_("Gate starting: waiting for the hub's snapshot"),
+           N_("Gate refused by the hub"))
 
 
 #: the cause a gate gives for MANIFEST before its first snapshot (gate_agent.modes.NEVER_SYNCED)
@@ -88,25 +96,32 @@ def classify(entry: dict[str, Any]) -> dict[str, Any]:
     if entry.get("kind") == "mode":
         mode = str(entry.get("mode") or "")
         severity = MODE_SEVERITY.get(mode, "info")
-        title = f"Mode {mode}" if severity != "ok" else "Back ONLINE"
+        title, args = ("Mode {mode}", {"mode": mode}) if severity != "ok" else ("Back ONLINE", {})
         text = f"{what.replace('->', ' → ')}: {rest}" if rest else detail
         if mode == "MANIFEST" and rest == STARTING_CAUSE:
             # a new or rebuilt gate waits for its first snapshot: start-up, not a degradation
             # (the gate's tile still shows MANIFEST if it never gets the snapshot)
-            severity, title = "info", "Gate starting: waiting for the hub's snapshot"
+            severity, title, args = "info", "Gate starting: waiting for the hub's snapshot", {}
     elif what == "scanner":
         state, _s, why = rest.partition(": ")
         severity = "alarm" if state == "fault" else "ok" if state == "ok" else "info"
-        title = "Scanner fault" if state == "fault" else "Scanner working"
+        title, args = ("Scanner fault" if state == "fault" else "Scanner working"), {}
         text = why or rest
     else:
         severity, title = EVENT_TITLES.get(what, ("info", what.replace("_", " ").capitalize() or "Event"))
+        args = {}
         direction, _s, why = rest.partition(" ")
         # turnstile events read "in forced": say "forced (in)"
         text = f"{why} ({direction})" if what.startswith("turnstile_") and direction in ("in", "out") and why \
             else rest
     return {"source": "journal", "gate_id": entry.get("gate_id"), "seq": entry.get("seq"), "at": entry.get("at"),
-            "kind": entry.get("kind"), "severity": severity, "title": title, "text": text}
+            "kind": entry.get("kind"), "severity": severity, **_title(title, args), "text": text}
+
+
+def _title(msgid: str, args: dict[str, Any]) -> dict[str, Any]:
+    """An alert title in English (``title``) and as its catalogue msgid and arguments, so the
+    page can show it in its own language (``title_id``, ``title_args``)."""
+    return {"title": msgid.format(**args) if args else msgid, "title_id": msgid, "title_args": args}
 
 
 class _Client:
@@ -173,7 +188,7 @@ class DashboardFeed:
         for c in result.conflicts:
             self.broadcast({"type": "alert", "alert": {
                 "source": "conflict", "gate_id": c.get("second_gate") or c.get("first_gate"), "at": time.time(),
-                "severity": "warn", "title": f"Conflict: {str(c.get('kind', '')).replace('_', ' ')}",
+                "severity": "warn", **_title("Conflict: {kind}", {"kind": str(c.get("kind", "")).replace("_", " ")}),
                 "text": f"ticket {c.get('ticket_id')}" if c.get("ticket_id") else ""}})
             urgent = True
         self.mark(urgent=urgent)
@@ -184,14 +199,14 @@ class DashboardFeed:
         self.broadcast({"type": "alert", "alert": {
             "source": "control", "gate_id": None, "at": time.time(),
             "severity": "alarm" if name == "emergency_on" else "ok",
-            "title": "Control-room emergency" if name == "emergency_on" else "Control-room emergency ended",
+            **_title("Control-room emergency" if name == "emergency_on" else "Control-room emergency ended", {}),
             "text": f"{', '.join(gates)}: {command.get('reason', '')}"}})
         self.mark(urgent=True)
 
     def on_gate_revoked(self, gate_id: str) -> None:
         self.broadcast({"type": "alert", "alert": {
             "source": "control", "gate_id": gate_id, "at": time.time(), "severity": "warn",
-            "title": "Gate revoked", "text": ""}})
+            **_title("Gate revoked", {}), "text": ""}})
         self.mark(urgent=True)
 
     def mark(self, *, urgent: bool = False) -> None:
@@ -228,12 +243,12 @@ class DashboardFeed:
             for gate_id in sorted(live - self._connected):
                 self.broadcast({"type": "alert", "alert": {
                     "source": "sync", "gate_id": gate_id, "at": time.time(), "severity": "ok",
-                    "title": "Gate connected", "text": ""}})
+                    **_title("Gate connected", {}), "text": ""}})
                 self.mark(urgent=True)
             for gate_id in sorted(self._connected - live):
                 self.broadcast({"type": "alert", "alert": {
                     "source": "sync", "gate_id": gate_id, "at": time.time(), "severity": "warn",
-                    "title": "Gate disconnected", "text": "no live link to the hub"}})
+                    **_title("Gate disconnected", {}), "text": "no live link to the hub"}})
                 self.mark(urgent=True)
         self._connected = live
 
@@ -286,7 +301,7 @@ def refusal_alerts(refusals: list[dict[str, Any]], now: float) -> list[dict[str,
         key = str(r.get("gate_id") or r.get("peer"))
         seen = latest.get(key)
         latest[key] = {"source": "sync", "gate_id": r.get("gate_id"), "seq": None, "at": r["at"], "kind": "refused",
-                       "severity": "alarm", "title": "Gate refused by the hub", "text": r["reason"],
+                       "severity": "alarm", **_title("Gate refused by the hub", {}), "text": r["reason"],
                        "attempts": (seen["attempts"] if seen else 0) + 1}
     return sorted(latest.values(), key=lambda a: -float(a["at"]))
 
@@ -305,7 +320,8 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
         connections = dict(registry.connections)
     current_seq = await store.current_seq()
     gates = []
-    for g in await store.gates():
+    gate_rows = await store.gates()
+    for g in gate_rows:
         gate_id = g["gate_id"]
         mode = modes.get(gate_id)
         conn = connections.get(gate_id)
@@ -326,14 +342,22 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
             "manifest_csv": f"/api/v1/gates/{gate_id}/manifest.csv",
         })
     meta = await store.meta()
+    try:
+        forecast: dict[str, Any] | None = (await current_forecast(store, now=now, gates=gate_rows,
+                                                                  modes=modes)).to_json()
+    except Exception:  # the forecast is advice: a failure must not take the dashboard down
+        log.exception("forecast failed")
+        forecast = None
     return {
         "at": now, "event": {"name": meta.get("event_name", ""), "event_id": meta.get("event_id")},
         "current_seq": current_seq, "stats": stats, "gates": gates,
+        "entry_figures": await entry_figures(store),
+        "forecast": forecast,
         "conflicts": await store.conflicts(open_only=True, limit=CONFLICTS_SHOWN),
         "emergency": await store.emergency(),
         "alerts": refusal_alerts(list(getattr(getattr(app.state, "sync_backend", None), "refusals", ())), now)
         + [classify(e) for e in await store.alert_entries(limit=ALERTS_SHOWN)],
-        "reason_messages": {str(r): r.message for r in Reason},
+        "reason_messages": reason_messages(),
     }
 
 

@@ -10,6 +10,12 @@ per zone, how to use the manifest, and a hand-over block for signatures.
 Printed in black and white: no grey fills, nothing is told by colour alone (cancelled tickets say so in
 words and their tick box is crossed out), nothing is smaller than 8 pt.
 
+Languages: the labels and instructions come from the gettext catalogues (the event's
+language, ``lang``), and holder names are printed in any script the ticket shop sent:
+DejaVu Sans for Latin and Cyrillic (Kazakh ә ғ қ ң ө ұ ү һ і included), Noto Sans CJK SC
+(Debian's ``fonts-noto-cjk``) for any text holding Chinese, Japanese or Korean characters.
+fpdf2 embeds only the glyphs used (a subset), so the 20 MB CJK font costs a few hundred KB.
+
 Speed: a 60,000-ticket manifest renders in seconds. Rows are drawn with plain
 ``FPDF.text`` calls at fixed positions (no ``cell``/``multi_cell`` layout), names are cut to
 their column by a width table rather than by measuring every string, and fonts change only
@@ -21,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -29,6 +36,7 @@ from typing import Any
 
 from fpdf import FPDF
 
+import i18n
 from tickets.manifest import (
     ManifestRow,
     TicketState,
@@ -45,6 +53,20 @@ from tickets.model import TicketRecord, Zone
 log = logging.getLogger(__name__)
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+#: Debian's fonts-noto-cjk: a collection; face 2 is Noto Sans CJK SC (Simplified Chinese)
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+CJK_FONT_BOLD = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+CJK_FACE = 2
+#: characters that need the CJK font (CJK punctuation, kana, ideographs, hangul, full-width forms)
+_CJK = re.compile("[\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+                  "\U00020000-\U0003ffff]")
+
+
+_CJK_RUN = re.compile(_CJK.pattern + "+")
+
+
+def needs_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
 
 # A4 portrait, millimetres.
 PAGE_W = 210.0
@@ -87,8 +109,10 @@ def _format_time(at: float | datetime) -> str:
 class _ManifestPDF(FPDF):
     """An FPDF whose header and footer carry the manifest's identity on every page."""
 
-    def __init__(self, *, event_name: str, gate_name: str, generated: str, hub_seq: int) -> None:
+    def __init__(self, *, event_name: str, gate_name: str, generated: str, hub_seq: int, lang: str = "en",
+                 cjk: bool = False) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
+        self.words = i18n.get(lang)
         self.event_name = event_name
         self.gate_name = gate_name
         self.generated = generated
@@ -109,50 +133,131 @@ class _ManifestPDF(FPDF):
         else:  # core fonts: Latin-1 only, names are transliterated by _text()
             log.warning("DejaVu fonts not found in %s; using core Helvetica/Courier", FONT_DIR)
             self.body, self.mono, self.unicode = "helvetica", "courier", False
-        self.set_title(f"{event_name} — manifest for gate {gate_name}")
+        self.cjk: str | None = None
+        # parsing the 20 MB CJK collection costs a second or two: only when some text needs it
+        if cjk and self.unicode and CJK_FONT.exists():
+            self.add_font("cjk", "", str(CJK_FONT), collection_font_number=CJK_FACE)
+            self.add_font("cjk", "B", str(CJK_FONT_BOLD if CJK_FONT_BOLD.exists() else CJK_FONT),
+                          collection_font_number=CJK_FACE)
+            self.cjk = "cjk"
+        #: texts that needed the CJK font when it is not installed (printed as "?"; logged and counted)
+        self.unprintable = 0
+        self.cjk_needed = cjk
+        self._widths: dict[tuple[str, str, float], dict[str, float]] = {}
+        title = self.words._("manifest for gate {gate}", gate=gate_name)
+        self.set_title(f"{event_name} — {title}")
         self.set_creator("gatehouse")
         self.set_line_width(0.25)
 
     def _text(self, s: str) -> str:
         if self.unicode:
+            if self.cjk is None and self.cjk_needed and needs_cjk(s):
+                self.unprintable += 1
+                return _CJK.sub("?", s)
             return s
         return s.encode("latin-1", "replace").decode("latin-1")
 
+    def family_for(self, s: str) -> str:
+        """The body font, or the CJK font for text holding CJK characters."""
+        return self.cjk if self.cjk is not None and needs_cjk(s) else self.body
+
+    def runs(self, s: str) -> list[tuple[str, str]]:
+        """``s`` cut into (family, text) runs: CJK characters in the CJK font, the rest (Latin,
+        Cyrillic with every Kazakh letter) in DejaVu, so a mixed line prints every glyph."""
+        s = self._text(s)
+        if self.cjk is None or not needs_cjk(s):
+            return [(self.body, s)]
+        out: list[tuple[str, str]] = []
+        pos = 0
+        for m in _CJK_RUN.finditer(s):
+            if m.start() > pos:
+                out.append((self.body, s[pos:m.start()]))
+            out.append((self.cjk, m.group()))
+            pos = m.end()
+        if pos < len(s):
+            out.append((self.body, s[pos:]))
+        return out
+
+    def width(self, family: str, style: str, size: float, text: str) -> float:
+        """Width of ``text`` in a font, from glyph widths measured once per character."""
+        cache = self._widths.setdefault((family, style, size), {})
+        total = 0.0
+        for ch in text:
+            w = cache.get(ch)
+            if w is None:
+                self.set_font(family, style, size)
+                w = cache[ch] = float(self.get_string_width(ch))
+            total += w
+        return total
+
+    def runs_width(self, runs: list[tuple[str, str]], style: str, size: float) -> float:
+        return sum(self.width(family, style, size, text) for family, text in runs)
+
+    def write_at(self, x: float, y: float, s: str, style: str = "", size: float = BODY_PT,
+                 max_w: float | None = None) -> None:
+        """Text at a position, each run in the font its characters need, cut to ``max_w``."""
+        runs = self.runs(s)
+        if max_w is not None and self.runs_width(runs, style, size) > max_w:
+            runs = self._cut(runs, style, size, max_w)
+        for family, text in runs:
+            self.set_font(family, style, size)
+            self.text(x, y, text)
+            if len(runs) > 1:
+                x += self.width(family, style, size, text)
+
+    def _cut(self, runs: list[tuple[str, str]], style: str, size: float, max_w: float) -> list[tuple[str, str]]:
+        room = max_w - self.width(self.body, style, size, "…")
+        out: list[tuple[str, str]] = []
+        for family, text in runs:
+            for i, ch in enumerate(text):
+                room -= self.width(family, style, size, ch)
+                if room < 0:
+                    out.append((family, text[:i]))
+                    out.append((self.body, "…"))
+                    return out
+            out.append((family, text))
+        return out
+
+    def cell_at(self, x: float, y: float, w: float, h: float, s: str, style: str = "", size: float = BODY_PT) -> None:
+        """Right-aligned in a box of width ``w`` (its baseline like ``cell``'s)."""
+        runs = self.runs(s)
+        width = self.runs_width(runs, style, size)
+        self.write_at(x + w - width, y + h / 2 + size * 0.3528 * 0.35, s, style, size)
+
+    def page_of(self) -> str:
+        w = self.words
+        return w._("page {page} of {pages}", page=w.number(self.page_no()), pages=w.number(self.total_pages))
+
     def header(self) -> None:
         top = MARGIN
+        w = self.words
         self.set_text_color(0)
-        self.set_font(self.body, "B", 12)
-        self.text(MARGIN, top + 4.5, self._text(f"{self.event_name}  —  GATE {self.gate_name}"))
-        self.set_xy(PAGE_W - MARGIN - 50.0, top)
-        self.cell(50.0, 6.0, f"page {self.page_no()} of {self.total_pages}", align="R")
-        self.set_font(self.body, "", BODY_PT)
-        info = f"Paper manifest · generated {self.generated} · hub seq {self.hub_seq}"
-        self.text(MARGIN, top + 10.0, self._text(info))
+        gate = w._("GATE {gate}", gate=self.gate_name)
+        self.write_at(MARGIN, top + 4.5, f"{self.event_name}  —  {gate}", "B", 12)
+        self.cell_at(PAGE_W - MARGIN - 50.0, top, 50.0, 6.0, self.page_of(), "B", 12)
+        info = w._("Paper manifest · generated {time} · hub seq {seq}", time=self.generated, seq=self.hub_seq)
+        self.write_at(MARGIN, top + 10.0, info)
         if self.page_numbers:
-            self.set_font(self.body, "B", BODY_PT)
-            self.set_xy(PAGE_W - MARGIN - 90.0, top + 6.8)
-            self.cell(90.0, 4.5, f"Tickets {self.page_numbers}", align="R")
+            self.cell_at(PAGE_W - MARGIN - 90.0, top + 6.8, 90.0, 4.5, w._("Tickets {range}", range=self.page_numbers),
+                         "B")
         self.line(MARGIN, top + 12.0, PAGE_W - MARGIN, top + 12.0)
         if self.list_page:
-            self.set_font(self.body, "B", SMALL_PT)
             y = top + 17.5
-            self.text(MARGIN, y, "Tick")
-            self.text(COL_NUMBER, y, "Ticket number")
-            self.text(COL_CODE, y, "Code")
-            self.text(COL_HOLDER, y, "Holder")
-            self.text(COL_ZONE, y, "Zone")
-            self.text(COL_SEAT, y, "Seat")
-            self.text(COL_STATUS, y, "Status")
+            for x, label in ((MARGIN, w._("Tick")), (COL_NUMBER, w._("Ticket number")), (COL_CODE, w._("Code")),
+                             (COL_HOLDER, w._("Holder")), (COL_ZONE, w._("Zone")), (COL_SEAT, w._("Seat")),
+                             (COL_STATUS, w._("Status"))):
+                self.write_at(x, y, label, "B", SMALL_PT)
             self.set_line_width(0.5)
             self.line(MARGIN, top + 19.5, PAGE_W - MARGIN, top + 19.5)
             self.set_line_width(0.25)
 
     def footer(self) -> None:
-        self.set_font(self.body, "", SMALL_PT)
+        w = self.words
         y = PAGE_H - MARGIN + 2.0
-        self.text(MARGIN, y, self._text(f"{self.event_name} · gate {self.gate_name} · hub seq {self.hub_seq}"))
-        self.set_xy(PAGE_W - MARGIN - 50.0, y - 3.0)
-        self.cell(50.0, 4.0, f"page {self.page_no()} of {self.total_pages}", align="R")
+        gate = w._("gate {gate}", gate=self.gate_name)
+        seq = w._("hub seq {seq}", seq=self.hub_seq)
+        self.write_at(MARGIN, y, f"{self.event_name} · {gate} · {seq}", "", SMALL_PT)
+        self.cell_at(PAGE_W - MARGIN - 50.0, y - 3.0, 50.0, 4.0, self.page_of(), "", SMALL_PT)
 
 
 class _Fitter:
@@ -192,79 +297,74 @@ def _summary_page(pdf: _ManifestPDF, counts: list[ZoneCount], rows_total: int, l
     pdf.page_numbers = ""
     pdf.list_page = False
     pdf.add_page()
-    t = pdf._text
+    w = pdf.words
+    n = w.number
     y = MARGIN + 22.0
-    pdf.set_font(pdf.body, "B", 16)
-    pdf.text(MARGIN, y, "Summary")
+    pdf.write_at(MARGIN, y, w._("Summary"), "B", 16)
     y += 9.0
-    pdf.set_font(pdf.body, "", 10)
-    pdf.text(MARGIN, y, t(f"This manifest lists {rows_total:,} tickets for gate {pdf.gate_name} on pages 2 to "
-                          f"{list_pages + 1}, sorted by ticket number."))
+    pdf.write_at(MARGIN, y, w._("This manifest lists {n} tickets for gate {gate} on pages 2 to {last}, sorted by "
+                                "ticket number.", n=n(rows_total), gate=pdf.gate_name, last=n(list_pages + 1)), "", 10)
     y += 10.0
     # counts per zone
-    pdf.set_font(pdf.body, "B", 10)
     cols = (MARGIN, MARGIN + 80.0, MARGIN + 115.0, MARGIN + 160.0)
-    for x, label in zip(cols, ("Zone", "May enter", "Cancelled/replaced", "Total"), strict=True):
-        pdf.text(x, y, label)
+    for x, label in zip(cols, (w._("Zone"), w._("May enter"), w._("Cancelled/replaced"), w._("Total")), strict=True):
+        pdf.write_at(x, y, label, "B", 10)
     pdf.line(MARGIN, y + 1.5, PAGE_W - MARGIN, y + 1.5)
-    pdf.set_font(pdf.body, "", 10)
     for c in counts:
         y += 6.0
         if y > PAGE_H - 165.0:  # very many zones: keep room for the instructions and hand-over
-            pdf.text(MARGIN, y, t(f"… and {len(counts) - counts.index(c)} more zones (see CSV)"))
+            pdf.write_at(MARGIN, y, w._("… and {n} more zones (see CSV)", n=n(len(counts) - counts.index(c))), "", 10)
             break
-        pdf.text(cols[0], y, t(f"{c.zone_name} ({c.zone_id})"))
-        pdf.text(cols[1], y, f"{c.valid:,}")
-        pdf.text(cols[2], y, f"{c.not_admissible:,}")
-        pdf.text(cols[3], y, f"{c.total:,}")
+        pdf.write_at(cols[0], y, f"{c.zone_name} ({c.zone_id})", "", 10)
+        pdf.write_at(cols[1], y, n(c.valid), "", 10)
+        pdf.write_at(cols[2], y, n(c.not_admissible), "", 10)
+        pdf.write_at(cols[3], y, n(c.total), "", 10)
     y += 2.0
     pdf.line(MARGIN, y, PAGE_W - MARGIN, y)
     y += 5.0
-    pdf.set_font(pdf.body, "B", 10)
-    pdf.text(cols[0], y, "All zones")
-    pdf.text(cols[1], y, f"{sum(c.valid for c in counts):,}")
-    pdf.text(cols[2], y, f"{sum(c.not_admissible for c in counts):,}")
-    pdf.text(cols[3], y, f"{rows_total:,}")
+    pdf.write_at(cols[0], y, w._("All zones"), "B", 10)
+    pdf.write_at(cols[1], y, n(sum(c.valid for c in counts)), "B", 10)
+    pdf.write_at(cols[2], y, n(sum(c.not_admissible for c in counts)), "B", 10)
+    pdf.write_at(cols[3], y, n(rows_total), "B", 10)
     y += 12.0
-    pdf.set_font(pdf.body, "B", 12)
-    pdf.text(MARGIN, y, "How to use this manifest")
-    pdf.set_font(pdf.body, "", 10)
+    pdf.write_at(MARGIN, y, w._("How to use this manifest"), "B", 12)
     steps = [
-        "1. Use it only when the gate screen says MANIFEST, or a supervisor tells you to.",
-        "2. Read the ticket number. Find it: pages are in number order; the top of each page",
-        "    shows the first and last number on that page.",
-        "3. Check the 4-character code beside the number matches what you type or read.",
-        "4. Status says CANCELLED or REPLACED (box crossed out)? Do NOT admit: send to the ticket office.",
-        "5. Box already ticked? The ticket was used: do NOT admit, call a supervisor.",
-        "6. Otherwise tick the box, then key the number (or code + last digits) and your PIN",
-        "    on the gate screen if it works. If the screen is dead, tick it, write the time beside it",
-        "    and use the release button: a supervisor enters paper ticks on the hub later.",
-        "7. Not on the manifest? Do not admit on your own: call a supervisor (override with a note).",
-        "8. When the gate is back to normal, hand this manifest to your supervisor, signed below.",
+        w._("1. Use it only when the gate screen says MANIFEST, or a supervisor tells you to."),
+        w._("2. Read the ticket number. Find it: pages are in number order; the top of each page"),
+        w._("    shows the first and last number on that page."),
+        w._("3. Check the 4-character code beside the number matches what you type or read."),
+        w._("4. Status says CANCELLED or REPLACED (box crossed out)? Do NOT admit: send to the ticket office."),
+        w._("5. Box already ticked? The ticket was used: do NOT admit, call a supervisor."),
+        w._("6. Otherwise tick the box, then key the number (or code + last digits) and your PIN"),
+        w._("    on the gate screen if it works. If the screen is dead, tick it, write the time beside it"),
+        w._("    and use the release button: a supervisor enters paper ticks on the hub later."),
+        w._("7. Not on the manifest? Do not admit on your own: call a supervisor (override with a note)."),
+        w._("8. When the gate is back to normal, hand this manifest to your supervisor, signed below."),
     ]
     for line in steps:
         y += 5.6
-        pdf.text(MARGIN, y, t(line))
+        pdf.write_at(MARGIN, y, line, "", 10, max_w=PAGE_W - 2 * MARGIN)
     y += 12.0
-    pdf.set_font(pdf.body, "B", 12)
-    pdf.text(MARGIN, y, "Hand-over")
-    pdf.set_font(pdf.body, "", 10)
-    fields = [("Steward name", "Steward ID"), ("Signature", "Time taken"), ("Tickets ticked on paper", "Time returned"),
-              ("Supervisor name", "Supervisor signature")]
+    pdf.write_at(MARGIN, y, w._("Hand-over"), "B", 12)
+    fields = [(w._("Steward name"), w._("Steward ID")), (w._("Signature"), w._("Time taken")),
+              (w._("Tickets ticked on paper"), w._("Time returned")),
+              (w._("Supervisor name"), w._("Supervisor signature"))]
     for left, right in fields:
         y += 11.0
-        pdf.text(MARGIN, y, left + ":")
+        pdf.write_at(MARGIN, y, left + ":", "", 10)
         pdf.line(MARGIN + 45.0, y + 0.5, MARGIN + 95.0, y + 0.5)
-        pdf.text(MARGIN + 100.0, y, right + ":")
+        pdf.write_at(MARGIN + 100.0, y, right + ":", "", 10)
         pdf.line(MARGIN + 143.0, y + 0.5, PAGE_W - MARGIN, y + 0.5)
     if y > PAGE_H - MARGIN - FOOTER_H:  # the layout above guarantees room; never overprint the footer
         raise RuntimeError(f"manifest summary overflows its page (y={y:.1f} mm)")
 
 
 def _list_pages(pdf: _ManifestPDF, rows: Sequence[ManifestRow]) -> int:
-    holder_fit = _Fitter(pdf, pdf.body, "", BODY_PT)
-    small_fit = _Fitter(pdf, pdf.body, "", BODY_PT)
-    status_fit = _Fitter(pdf, pdf.body, "B", SMALL_PT)
+    fits = {family: (_Fitter(pdf, family, "", BODY_PT), _Fitter(pdf, family, "B", SMALL_PT))
+            for family in {pdf.body, pdf.cjk} if family is not None}
+    w = pdf.words
+    printed = {TicketState.REVOKED: w._("CANCELLED"), TicketState.SUPERSEDED: w._("REPLACED")}
+    status_family = pdf.family_for("".join(printed.values()))
     t = pdf._text
     pages = paginate(rows, ROWS_PER_PAGE)
     first_y = MARGIN + HEADER_H
@@ -282,19 +382,28 @@ def _list_pages(pdf: _ManifestPDF, rows: Sequence[ManifestRow]) -> int:
             pdf.set_font(mono, "B", NUMBER_PT)
             pdf.text(COL_NUMBER, base, t(row.number))
             pdf.text(COL_CODE, base, row.check_code)
+            family = body
             pdf.set_font(body, "", BODY_PT)
-            if row.holder:
-                pdf.text(COL_HOLDER, base, holder_fit.fit(t(row.holder), W_HOLDER))
-            pdf.text(COL_ZONE, base, small_fit.fit(t(row.zone_name or str(row.zone_id)), W_ZONE))
-            if row.seat:
-                pdf.text(COL_SEAT, base, small_fit.fit(t(row.seat), W_SEAT))
+            for x, value, width in ((COL_HOLDER, row.holder, W_HOLDER),
+                                    (COL_ZONE, row.zone_name or str(row.zone_id), W_ZONE), (COL_SEAT, row.seat, W_SEAT)):
+                if not value:
+                    continue
+                if pdf.cjk is not None and needs_cjk(value):
+                    pdf.write_at(x, base, value, "", BODY_PT, max_w=width)  # script by script
+                    family = ""
+                    continue
+                if family != body:
+                    family = body
+                    pdf.set_font(body, "", BODY_PT)
+                pdf.text(x, base, fits[body][0].fit(t(value), width))
             if row.status != TicketState.VALID:
                 # Crossed-out box and words: readable in black and white, never ticked by mistake.
                 bx, by = COL_BOX, top + (ROW_H - BOX) / 2
                 pdf.line(bx, by, bx + BOX, by + BOX)
                 pdf.line(bx, by + BOX, bx + BOX, by)
-                pdf.set_font(body, "B", SMALL_PT)
-                pdf.text(COL_STATUS, base, status_fit.fit(TicketState(row.status).printed, W_STATUS))
+                pdf.set_font(status_family, "B", SMALL_PT)
+                label = printed.get(TicketState(row.status), TicketState(row.status).printed)
+                pdf.text(COL_STATUS, base, fits[status_family][1].fit(label, W_STATUS))
         # a rule under every page's last line closes the table
         pdf.line(MARGIN, first_y + len(page) * ROW_H, PAGE_W - MARGIN, first_y + len(page) * ROW_H)
     return len(pages)
@@ -307,21 +416,29 @@ def render_manifest_pdf(
     gate_name: str,
     generated_at: float | datetime,
     hub_seq: int,
+    lang: str = "en",
 ) -> bytes:
     """Render one gate's manifest: a summary page, then the rows sorted by ticket number.
 
     ``rows`` may come in any order; they are sorted here. An empty manifest still renders
     (summary page saying so) so a gate with no tickets yet has a dated, sequenced print.
+    ``lang`` is the event's language (labels and instructions; numbers as it writes them).
+    The generation time stays ISO 8601 in UTC in every language: stewards compare prints by it.
     """
     ordered = sort_rows(rows)
+    cjk = (needs_cjk(event_name + gate_name) or i18n.get(lang).code == "zh_Hans"
+           or any(needs_cjk(r.holder) or needs_cjk(r.zone_name) or needs_cjk(r.seat) for r in ordered))
     pdf = _ManifestPDF(event_name=event_name, gate_name=gate_name, generated=_format_time(generated_at),
-                       hub_seq=int(hub_seq))
+                       hub_seq=int(hub_seq), lang=lang, cjk=cjk)
     list_pages = -(-len(ordered) // ROWS_PER_PAGE)
     pdf.total_pages = 1 + list_pages
     _summary_page(pdf, zone_counts(ordered), len(ordered), list_pages)
     _list_pages(pdf, ordered)
     if pdf.page_no() != pdf.total_pages:  # the layout guarantees it; never print a wrong "of Y"
         raise RuntimeError(f"manifest has {pdf.page_no()} pages, headers say {pdf.total_pages}")
+    if pdf.unprintable:
+        log.warning("manifest for gate %s: %d texts hold CJK characters but %s is missing (printed as ?); "
+                    "install fonts-noto-cjk", gate_name, pdf.unprintable, CJK_FONT)
     return bytes(pdf.output())
 
 
@@ -345,8 +462,12 @@ def render_manifest_csv(
     gate_name: str,
     generated_at: float | datetime,
     hub_seq: int,
+    lang: str = "en",
 ) -> bytes:
-    """The same manifest as CSV (UTF-8 with BOM, so spreadsheet programs read names right)."""
+    """The same manifest as CSV (UTF-8 with BOM, so spreadsheet programs read names right).
+
+    The columns keep their stable English names in every language (``lang`` is accepted for
+    symmetry with the PDF): scripts and spreadsheets read them by name."""
     generated = _format_time(generated_at)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
@@ -363,16 +484,30 @@ def render_manifest_csv(
 _FIRST = ("Anna", "Jean-Baptiste", "Zoë", "Mohammed", "Łukasz", "Siobhán", "Kwame", "Yuki", "Björn", "María José")
 _LAST = ("Smith", "Dupont-Lefèvre", "O'Connor", "Nowak", "García Márquez", "Okafor", "Tanaka", "Müller",
          "van der Berg", "Al-Hassan")
+#: names as a club in Almaty or Shanghai sells them: Kazakh (ә ғ қ ң ө ұ ү һ і), Russian, Chinese
+_KAZAKH = ("Әсел Қасымова", "Ғалым Нұрланұлы", "Айгүл Сәрсенбаева", "Ұлан Өтегенов", "Нұрсұлтан Жақыпов",
+           "Гүлнәр Бейсенқызы", "Һадиша Әлиева", "Іңкәр Тоқтарова")
+_RUSSIAN = ("Анна Смирнова", "Дмитрий Волков", "Екатерина Кузнецова-Ильина", "Юрий Щербаков")
+_CHINESE = ("王伟", "李娜", "张敏", "刘洋", "陈静", "欧阳娜娜", "司马相如", "黄晓明")
 
 
-def sample_rows(count: int, *, event_id: int = 2026, zones: int = 4, revoked_every: int = 97) -> list[ManifestRow]:
-    """Deterministic rows with realistic names (accents, long double-barrelled names)."""
+def _holder(i: int, scripts: str) -> str:
+    if scripts == "mixed":
+        pool = (_KAZAKH, _RUSSIAN, _CHINESE)[i % 3]
+        return pool[(i // 3) % len(pool)]
+    return f"{_FIRST[i % len(_FIRST)]} {_LAST[(i // 7) % len(_LAST)]}"
+
+
+def sample_rows(count: int, *, event_id: int = 2026, zones: int = 4, revoked_every: int = 97,
+                scripts: str = "latin") -> list[ManifestRow]:
+    """Deterministic rows with realistic names (accents, long double-barrelled names; with
+    ``scripts="mixed"`` a third each Kazakh, Russian and Chinese)."""
     out = []
     for i in range(count):
         z = i % zones + 1
         out.append(make_row(
             event_id, ticket_id=i + 1, number=str(100_000_000 + i),
-            holder=f"{_FIRST[i % len(_FIRST)]} {_LAST[(i // 7) % len(_LAST)]}",
+            holder=_holder(i, scripts),
             zone_id=z, zone_name=f"Zone {z} {'North East South West'.split()[z % 4]} Stand",
             seat=f"Row {i % 40 + 1} Seat {i % 31 + 1}",
             status=TicketState.REVOKED if revoked_every and i % revoked_every == 5 else TicketState.VALID,
@@ -380,15 +515,17 @@ def sample_rows(count: int, *, event_id: int = 2026, zones: int = 4, revoked_eve
     return out
 
 
-def bench(rows_count: int, *, zones: int = 4, gates_per_zone: int = 2) -> dict[str, Any]:
+def bench(rows_count: int, *, zones: int = 4, gates_per_zone: int = 2, lang: str = "en",
+          scripts: str = "latin") -> dict[str, Any]:
     """Time manifests for a ``rows_count``-ticket event (one flat dict, units in the keys).
 
     Two figures: one manifest holding every ticket (a gate that admits all zones: the
     largest single document), and every gate's manifest for the event, with ``zones`` zones
     each admitted at ``gates_per_zone`` gates (each gate's manifest holds its zone only).
     """
-    rows = sample_rows(rows_count, zones=zones)
-    meta: dict[str, Any] = {"event_name": "Bench Cup Final", "generated_at": time.time(), "hub_seq": 123_456}
+    rows = sample_rows(rows_count, zones=zones, scripts=scripts)
+    meta: dict[str, Any] = {"event_name": "Bench Cup Final", "generated_at": time.time(), "hub_seq": 123_456,
+                            "lang": lang}
     t0 = time.perf_counter()
     pdf = render_manifest_pdf(rows, gate_name="ALL", **meta)
     t1 = time.perf_counter()
@@ -401,6 +538,8 @@ def bench(rows_count: int, *, zones: int = 4, gates_per_zone: int = 2) -> dict[s
     t3 = time.perf_counter()
     return {
         "rows_count": rows_count,
+        "lang": lang,
+        "scripts": scripts,
         "zones": zones,
         "gates_per_zone": gates_per_zone,
         "pages_count": 1 + -(-rows_count // ROWS_PER_PAGE),

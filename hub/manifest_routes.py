@@ -30,7 +30,9 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
+import i18n
 from hub.errors import BadInput, Conflict, Forbidden, HubError, Unauthorized
+from hub.event_settings import read_settings
 from hub.manifest import render_manifest_csv, render_manifest_pdf
 from hub.routes import COMMON, MAX_ID, SMALL_PAGE, Body, SmallLimit, errors, keyset_page
 from hub.store import GateManifest, HubStore, PaperTickIn, Principal
@@ -171,9 +173,14 @@ def add_manifest_routes(app: FastAPI) -> None:
     async def printable(request: Request, gate_id: str, fmt: str) -> Response:
         m = await cache.current(store_of(request), gate_id)
         render = render_manifest_pdf if fmt == "pdf" else render_manifest_csv
+        # the event's language, unless the request asks for another (?lang=ru)
+        asked = request.query_params.get("lang")
+        lang = i18n.normalize(asked) if asked else (await read_settings(store_of(request))).language
+        if lang is None:
+            raise BadInput(f"no catalogue for language {asked!r} (en, zh-Hans, ru, kk)", code="bad_language")
         started = time.perf_counter()
         body = await asyncio.to_thread(render, m.rows, event_name=m.event_name, gate_name=m.gate_name,
-                                       generated_at=m.generated_at, hub_seq=m.hub_seq)
+                                       generated_at=m.generated_at, hub_seq=m.hub_seq, lang=lang)
         log.info("manifest %s for gate %s: %d rows in %.2f s", fmt, gate_id, len(m.rows),
                  time.perf_counter() - started)
         if fmt == "pdf":  # the readiness report asks whether the paper is as current as the hub

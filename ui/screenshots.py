@@ -4,11 +4,13 @@ Starts a small venue (a real hub and four real gate agents on 127.0.0.1, see
 :mod:`ui.venue`), replays 45 minutes of arrivals at the gates (the gates' clock runs behind
 and catches up), adds the things a control room must see — refusals, a forced passage, a
 scanner fault that puts a gate in MANIFEST mode, a double admit during a network cut — and
-saves with the system Chromium:
+saves with the system Chromium, in every language (English without a suffix, the others as
+``-zh-Hans``, ``-ru``, ``-kk``):
 
-* ``dashboard.png``: the supervisor dashboard;
-* ``gate-screen.png``: a gate's staff screen just after an admit;
-* ``gate-manifest.png``: the staff screen of the gate in MANIFEST mode, a search done.
+* ``dashboard.png``: the supervisor dashboard, kick-off 25 minutes away;
+* ``gate-screen.png``: a gate's staff screen just after an admit (``-800`` on a 7" 800×480 display);
+* ``gate-manifest.png``: the staff screen of the gate in MANIFEST mode, a search done;
+* ``fan.png``: a fan's rotating ticket on a phone.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import math
 import random
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from playwright.async_api import Browser, async_playwright
@@ -34,7 +37,10 @@ GATES = (("North 1", "North stand"), ("North 2", "North stand"), ("South 1", "So
 REPLAY_MIN = 45
 #: North stand tickets kept out of the replay (ticket i+1 is in zone i % 3)
 DOUBLE_ADMIT, SCREEN_ADMIT = 1, 4
-RESERVED = {DOUBLE_ADMIT, SCREEN_ADMIT}
+#: North stand tickets admitted at the gate screen, one per language and size
+SCREEN_TICKETS = (7, 10, 13, 16, 19, 22, 25, 28)
+RESERVED = {DOUBLE_ADMIT, SCREEN_ADMIT, *SCREEN_TICKETS}
+LANGS = ("en", "zh-Hans", "ru", "kk")
 
 
 async def launch(p: object) -> Browser:
@@ -97,6 +103,10 @@ async def incidents(venue: Venue) -> dict[str, str]:
     return {"admit_gate": north1, "manifest_gate": east1}
 
 
+def _name(base: str, lang: str, suffix: str = "") -> str:
+    return f"{base}{suffix}.png" if lang == "en" else f"{base}-{lang}{suffix}.png"
+
+
 async def shoot(out: Path) -> list[Path]:
     rng = random.Random(2026)
     with tempfile.TemporaryDirectory(prefix="gatehouse-shots-") as tmp:
@@ -106,34 +116,58 @@ async def shoot(out: Path) -> list[Path]:
             print("replaying arrivals…", file=sys.stderr)
             await traffic(venue, rng)
             where = await incidents(venue)
+            async with venue.client() as c:
+                r = await c.put("/api/v1/event/settings", json={"kickoff_at": time.time() + 25 * 60})
+                r.raise_for_status()
+                r = await c.post("/api/v1/tickets/import?format=csv", headers={"content-type": "text/csv"},
+                                 content="number,zone,holder,seat,rotating\nR1,North stand,Әсел Қасымова,N12 · 7,true\n")
+                r.raise_for_status()
+                found = (await c.get("/api/v1/tickets", params={"number": "R1"})).json()
+                fan_page = (await c.get(f"/api/v1/tickets/{found[0]['ticket_id']}/credential")).json()["fan_page"]
             async with async_playwright() as p:
                 browser = await launch(p)
                 try:
                     saved = []
-                    page = await browser.new_page(viewport={"width": 1440, "height": 900})
-                    await page.goto(f"{venue.url}/#token={venue.supervisor}")
-                    await page.wait_for_selector("#feed.live")
-                    await page.wait_for_selector("#conflicts li.conflict")
-                    await page.wait_for_timeout(300)
-                    saved.append(out / "dashboard.png")
-                    await page.screenshot(path=str(saved[-1]), full_page=True)
-
+                    tickets = iter(SCREEN_TICKETS)
                     gate = venue.gates[where["admit_gate"]]
-                    screen = await browser.new_page(viewport={"width": 1024, "height": 768})
-                    await screen.goto(gate.screen_url)
-                    await venue.scan(gate.gate_id, SCREEN_ADMIT)
-                    await screen.wait_for_selector("#verdict.admit")
-                    saved.append(out / "gate-screen.png")
-                    await screen.screenshot(path=str(saved[-1]))
-
                     manifest_gate = venue.gates[where["manifest_gate"]]
-                    await screen.goto(manifest_gate.screen_url)
-                    await screen.wait_for_selector("#manifest:not([hidden])")
-                    await screen.fill("#mq", "Fan 1")
-                    await screen.click("#msearch button")
-                    await screen.wait_for_selector("#mresults li")
-                    saved.append(out / "gate-manifest.png")
-                    await screen.screenshot(path=str(saved[-1]), full_page=True)
+                    for lang in LANGS:
+                        page = await browser.new_page(viewport={"width": 1440, "height": 900})
+                        await page.add_init_script(f"localStorage.setItem('gatehouse.dashboard.lang', '{lang}')")
+                        await page.goto(f"{venue.url}/#token={venue.supervisor}")
+                        await page.wait_for_selector("#feed.live")
+                        await page.wait_for_selector("#conflicts li.conflict")
+                        await page.wait_for_selector("#forecast tbody tr")
+                        await page.wait_for_timeout(300)
+                        saved.append(out / _name("dashboard", lang))
+                        await page.screenshot(path=str(saved[-1]), full_page=True)
+                        await page.close()
+
+                        for size, suffix in (((1280, 800), ""), ((800, 480), "-800")):
+                            screen = await browser.new_page(viewport={"width": size[0], "height": size[1]})
+                            await screen.goto(gate.screen_url + f"?lang={lang}")
+                            await venue.scan(gate.gate_id, next(tickets))
+                            await screen.wait_for_selector("#verdict.admit")
+                            saved.append(out / _name("gate-screen", lang, suffix))
+                            await screen.screenshot(path=str(saved[-1]))
+                            await screen.close()
+
+                        screen = await browser.new_page(viewport={"width": 1280, "height": 800})
+                        await screen.goto(manifest_gate.screen_url + f"?lang={lang}")
+                        await screen.wait_for_selector("#manifest:not([hidden])")
+                        await screen.fill("#mq", "Fan 1")
+                        await screen.click("#msearch button")
+                        await screen.wait_for_selector("#mresults li")
+                        saved.append(out / _name("gate-manifest", lang))
+                        await screen.screenshot(path=str(saved[-1]), full_page=True)
+                        await screen.close()
+
+                        phone = await browser.new_page(viewport={"width": 390, "height": 760})
+                        await phone.goto(venue.url + fan_page + f"?lang={lang}")
+                        await phone.wait_for_selector("#qr[data-text]")
+                        saved.append(out / _name("fan", lang))
+                        await phone.screenshot(path=str(saved[-1]))
+                        await phone.close()
                 finally:
                     await browser.close()
         finally:

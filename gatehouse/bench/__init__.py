@@ -30,6 +30,8 @@ BENCHES: dict[str, tuple[str, str]] = {
                  "the failover drill: a hub process killed and PostgreSQL failed over to its standby under load"),
     "pretix": ("gatehouse.bench.pretix", "the pretix connector against a real pretix: import, cancellation to gate,"
                                          " check-in uploads, and pretix's own check-in rate"),
+    "forecast": ("gatehouse.bench.forecast", "queue forecast against a simulated matchday with a late surge (simulated time)"),
+    "dashboard": ("gatehouse.bench.dashboard", "one dashboard summary (stats, entry figures, forecast) on a matchday-sized hub"),
 }
 
 

@@ -10,6 +10,8 @@ from hub import credentials
 from hub.auth import store_of
 from hub.errors import Conflict, NotFound
 from hub.routes import API, errors
+from hub.routes.languages import page_language
+from i18n import tag_of
 from tickets.rotating import STEP_S
 
 router = APIRouter()
@@ -36,10 +38,15 @@ async def fan_data(opaque: Opaque, request: Request) -> dict[str, Any]:
 
 @router.get("/t/{opaque}", response_class=HTMLResponse, include_in_schema=False)
 async def fan_page(opaque: Opaque, request: Request) -> HTMLResponse:
+    """The fan's ticket page, in ``?lang=`` or the phone's own language."""
     from hub.fanpage import render_fan_page
 
+    lang = page_language(request)
+    # the page depends on the phone's languages: a cache must not hand it to another phone
+    headers = {"Content-Language": tag_of(lang), "Vary": "Accept-Language"}
     try:
         data = await fan_data_for(request, opaque)
     except (NotFound, Conflict) as exc:
-        return HTMLResponse(render_fan_page(None, error=exc.message), status_code=exc.status)
-    return HTMLResponse(render_fan_page(data))
+        return HTMLResponse(render_fan_page(None, error=exc.message, lang=lang), status_code=exc.status,
+                            headers=headers)
+    return HTMLResponse(render_fan_page(data, lang=lang), headers=headers)

@@ -75,7 +75,7 @@ class Change:
     """One entry of the change log: ``row`` is the full row after it (or the event, for ``entry``)."""
 
     seq: int
-    kind: str  # ticket | zone | policy | entry | gate | command | stewards
+    kind: str  # ticket | zone | policy | entry | gate | command | stewards | event
     row: dict[str, Any]
     at: float
     token: str = ""

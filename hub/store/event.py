@@ -5,7 +5,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -52,14 +52,26 @@ class EventMixin(StoreCore):
             self._epoch = str(row[0])
         return self._epoch
 
-    async def set_meta(self, actor: Principal, values: dict[str, str]) -> None:
+    async def set_meta(self, actor: Principal, values: Mapping[str, str | None], *, action: str = "set_meta",
+                       announce: bool = False) -> None:
+        """Set meta keys (a value of None deletes its key), audited as ``action``, in one
+        transaction. With ``announce`` an ``event`` change naming the keys is appended, so every
+        serving hub process hears of it at once (dashboards refresh; gates ignore the kind)."""
         now = self._now()
+        changed = dict(values)
 
         def tx(conn: Connection) -> None:
-            for k, v in values.items():
-                meta_set(conn, k, v)
-            audit(conn, actor, "set_meta", ",".join(sorted(values)), values, now)
+            for k, v in changed.items():
+                if v is None:
+                    execute(conn, "DELETE FROM meta WHERE key = :k", {"k": k})
+                else:
+                    meta_set(conn, k, v)
+            audit(conn, actor, action, ",".join(sorted(changed)), changed, now)
+            if announce:
+                append_changes(self.db, conn, [("event", 0, {"keys": sorted(changed)})], now)
         await self.db.write(tx)
+        if announce:
+            self._poke()
 
     # --- keys ------------------------------------------------------------------------------
 

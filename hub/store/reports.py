@@ -137,11 +137,14 @@ class ReportsMixin(StoreCore):
                 for z, m, i, o in rows(conn, f"SELECT zone_id, {minute} AS m, {ins}, {outs} FROM journal WHERE"
                                              f" {admitted} AND zone_id IS NOT NULL AND at >= :since AND at < :until"
                                              " GROUP BY zone_id, m ORDER BY m, zone_id", window)]
+            # One pass: admits count +1 in / -1 out, and a "not passed" passage (which carries its
+            # admit's zone and direction) takes its admit back. No sub-query per admit: without
+            # table statistics SQLite answers a correlated NOT EXISTS from the primary key, reading
+            # the gate's whole journal once per admit (6 s on a 117,000-entry matchday journal).
             occ = {int(z): int(n) for z, n in rows(
-                conn, f"SELECT zone_id, SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END) FROM journal j WHERE"
-                      f" {admitted} AND zone_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM journal p WHERE"
-                      " p.gate_id = j.gate_id AND p.kind = 'passage' AND p.ref_seq = j.seq AND"
-                      " p.passage = 'not_passed') GROUP BY zone_id")}
+                conn, f"SELECT zone_id, SUM(CASE WHEN {admitted} THEN (CASE direction WHEN 'in' THEN 1 ELSE -1 END)"
+                      " WHEN kind = 'passage' AND passage = 'not_passed' THEN (CASE direction WHEN 'in' THEN -1"
+                      " ELSE 1 END) ELSE 0 END) FROM journal WHERE zone_id IS NOT NULL GROUP BY zone_id")}
             pend: dict[int, tuple[int, int]] = {}
             for z, live, n in rows(conn, "SELECT zone_id, expired_at IS NULL, COUNT(*) FROM pending_admits"
                                          " WHERE zone_id IS NOT NULL GROUP BY zone_id, expired_at IS NULL"):
@@ -214,6 +217,8 @@ class ReportsMixin(StoreCore):
         if since is not None:
             sql += " AND at >= :since"
             params["since"] = since
-        sql += " ORDER BY at DESC LIMIT :lim"
+        # "+at": sort the few mode/event rows found through their partial index, rather than walk
+        # the whole journal backwards along journal_at looking for them
+        sql += " ORDER BY +at DESC LIMIT :lim"
         keys = ("gate_id", "seq", "at", "kind", "mode", "detail", "received_at")
         return [dict(zip(keys, r, strict=True)) for r in await self.db.read(lambda c: rows(c, sql, params))]

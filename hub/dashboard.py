@@ -36,6 +36,7 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
 from starlette.websockets import WebSocketState
 
+from hub.auth import bearer, principal_for
 from hub.errors import Forbidden, Unauthorized
 from hub.feed import SEEN_CONNECTED_S
 from hub.forecast_data import current_forecast, entry_figures
@@ -373,14 +374,6 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
     app.state.on_feed_start = [*getattr(app.state, "on_feed_start", []), feed.attach_feed]
     page = (UI_DIR / "templates" / "dashboard.html")
 
-    async def principal(store: HubStore, token: str, role: str = "viewer") -> Principal:
-        p = await store.authenticate(token)
-        if p is None:
-            raise Unauthorized("unknown or revoked token", code="bad_token")
-        if not p.may(role):
-            raise Forbidden(f"this needs the {role} role; the token has {p.role}", code="role_required")
-        return p
-
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard_page() -> HTMLResponse:
@@ -389,11 +382,7 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
 
     @app.get("/api/v1/dashboard", tags=["control"])
     async def dashboard_data(request: Request) -> dict[str, Any]:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("missing bearer token (Authorization: Bearer …)", code="missing_token")
-        p = await principal(request.app.state.store, token.strip())
+        p = await principal_for(request.app.state.store, bearer(request))
         return {**await dashboard_summary(request.app), "role": p.role, "viewer": p.name}
 
     @app.websocket("/ws/dashboard")
@@ -404,7 +393,7 @@ def add_dashboard_routes(app: FastAPI) -> DashboardFeed:
             token = json.loads(first).get("token")
             if not isinstance(token, str) or not token:
                 raise ValueError("no token")
-            p = await principal(ws.app.state.store, token)
+            p = await principal_for(ws.app.state.store, token)
         except (TimeoutError, ValueError, AttributeError, Unauthorized, Forbidden) as exc:
             reason = getattr(exc, "code", None) or "send {\"token\": \"...\"} first"
             log.info("dashboard feed refused: %s", reason)

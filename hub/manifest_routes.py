@@ -26,12 +26,13 @@ from collections import OrderedDict
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
 import i18n
-from hub.errors import BadInput, Conflict, Forbidden, HubError, Unauthorized
+from hub.auth import admin, gate_auth, store_of, supervisor, viewer
+from hub.errors import BadInput, Conflict, HubError
 from hub.event_settings import read_settings
 from hub.manifest import render_manifest_csv, render_manifest_pdf
 from hub.routes import COMMON, MAX_ID, SMALL_PAGE, Body, SmallLimit, errors, keyset_page
@@ -125,24 +126,6 @@ class ManifestCache:
             return m
 
 
-def _principal_dep(role: str) -> Any:
-    async def dep(request: Request) -> Principal:
-        principal = await request.app.state.store.authenticate(_bearer(request))
-        if principal is None:
-            raise Unauthorized("unknown or revoked token", code="bad_token")
-        if not principal.may(role):
-            raise Forbidden(f"this needs the {role} role; the token has {principal.role}", code="role_required")
-        return principal  # type: ignore[no-any-return]
-    return dep
-
-
-def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing bearer token (Authorization: Bearer …)", code="missing_token")
-    return token.strip()
-
-
 async def _record(store: HubStore, gate_id: str, key: str, m: GateManifest, **extra: Any) -> None:
     """Note in ``gates.info`` which manifest a gate got or had printed (see :mod:`hub.readiness`)."""
     from hub.readiness import merge_gate_info
@@ -163,12 +146,6 @@ def add_manifest_routes(app: FastAPI) -> None:
     """Add the manifest, steward and paper-tick routes to the hub ``app``."""
     cache = ManifestCache()
     app.state.manifest_cache = cache
-    viewer = Depends(_principal_dep("viewer"))
-    supervisor = Depends(_principal_dep("supervisor"))
-    admin = Depends(_principal_dep("admin"))
-
-    def store_of(request: Request) -> HubStore:
-        return request.app.state.store  # type: ignore[no-any-return]
 
     async def printable(request: Request, gate_id: str, fmt: str) -> Response:
         m = await cache.current(store_of(request), gate_id)
@@ -211,12 +188,7 @@ def add_manifest_routes(app: FastAPI) -> None:
         first page) keeps later pages on the same version. If that version is no longer
         held, 409 ``manifest_changed``: the gate starts again from the first page.
         """
-        store = store_of(request)
-        authed = await store.authenticate_gate(_bearer(request))
-        if authed is None:
-            raise Unauthorized("unknown or revoked gate token", code="bad_gate_token")
-        if authed != gate_id:
-            raise Forbidden(f"this token belongs to gate {authed!r}", code="wrong_gate")
+        store = await gate_auth(request, gate_id)
         if after < 0 or not 1 <= limit <= MAX_PAGE_ROWS:
             raise BadInput(f"after must be >= 0 and limit 1..{MAX_PAGE_ROWS}", code="bad_page")
         if seq is None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gatehouse.bench import percentile
 from gatehouse.venue import HubProcess, eventually, free_port
 from hub.db import Database
 from hub.importer import import_tickets
@@ -45,11 +46,8 @@ def progress(bench: str, msg: str) -> None:
 
 
 def pct(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile, ``q`` in [0, 1]; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+    """Nearest-rank percentile, ``q`` in [0, 1]; 0.0 for no values (:func:`gatehouse.bench.percentile`)."""
+    return percentile(list(values), q * 100)
 
 
 def tickets_csv(rows: int, zones: Sequence[str] = ("North", "South", "East", "West")) -> bytes:

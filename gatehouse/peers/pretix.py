@@ -33,7 +33,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from gatehouse.bench import percentile
 
 PRETIX_VERSION = "2026.8.0"
 GUNICORN_VERSION = "27.0.1"
@@ -466,10 +467,9 @@ async def measure_redeem_rate(url: str, organizer: str, token: str, secrets: Seq
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    ordered = sorted(latencies)
 
     def pct(p: float) -> float:
-        return round(1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1) if ordered else 0.0
+        return round(1000 * percentile(latencies, p * 100), 1)
 
     return {
         "concurrency": concurrency,
@@ -478,7 +478,7 @@ async def measure_redeem_rate(url: str, organizer: str, token: str, secrets: Seq
         "error_reasons": sorted(set(errors))[:5],
         "wall_s": round(wall, 2),
         "redeem_per_s": round(ok / wall, 1) if wall > 0 else 0.0,
-        "redeem_p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else 0.0,
+        "redeem_p50_ms": pct(0.50),
         "redeem_p99_ms": pct(0.99),
         "backend": "sqlite",
     }

@@ -3,7 +3,7 @@
 Babel's extractors read the Python code (``_``, ``N_``, ``gettext``, ``ngettext``,
 ``pgettext``), the Jinja templates of the gate screen and the fan page, and the pages'
 JavaScript (``t("…")``); :func:`extract_html` reads the ``data-i18n*`` attributes of the
-dashboard page. The reason codes are added from :mod:`tickets.reasons` (``msgctxt
+hub's static pages (:data:`HTML_PAGES`: the dashboard, seats and readiness pages). The reason codes are added from :mod:`tickets.reasons` (``msgctxt
 "reason"``, the English message as a comment for translators). The result is written to
 ``i18n/gatehouse.pot`` and merged into each language's ``.po`` (translations kept, new
 messages empty, messages gone marked obsolete), exactly like ``pybabel update``.
@@ -33,8 +33,10 @@ KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettex
 JS_KEYWORDS = {"t": None}
 #: the packages whose sources hold messages
 SOURCES = ("gatehouse", "gate_agent", "hub", "ui", "tickets", "i18n")
+#: the hub's static pages mark their words with data-i18n attributes (not Jinja templates)
+HTML_PAGES = ("dashboard", "seats", "readiness")
 METHOD_MAP = [
-    ("ui/templates/dashboard.html", "i18n.extract:extract_html"),
+    *((f"ui/templates/{page}.html", "i18n.extract:extract_html") for page in HTML_PAGES),
     ("ui/templates/*.html", "jinja2"),
     *((f"{package}/**.py", "python") for package in SOURCES),
 ]

@@ -4,6 +4,11 @@
 Used by the browser tests (``tests/ui``) and by ``python -m ui.screenshots``. Everything
 goes through the hub's public API, as an operator would: zones, a ticket import, tokens,
 gate registration and enrolment; the gates take their replica from the hub's snapshot.
+
+It differs from :class:`gatehouse.venue.Venue` (the harness of the demo, the benchmarks and
+the integration tests) in one way: the hub runs inside this process (uvicorn on a thread),
+so the page tests and screenshots can drive the gates' clock (:class:`VenueClock`). Its
+waits and its timeout are the suite's own (``gatehouse.venue.eventually``, ``TIMEOUT_S``).
 """
 from __future__ import annotations
 
@@ -24,15 +29,12 @@ from gate_agent.agent import GateAgent
 from gate_agent.config import GateConfig
 from gate_agent.enrolment import seed_replica
 from gate_agent.sync_link import GateCredentials, SyncLink, attach_sync, fixed_delays
-from gatehouse.venue import fetch_all
+from gatehouse.venue import TIMEOUT_S, eventually, fetch_all
 from hub.app import create_app
 from hub.store import init_hub
 from scanners.sim import SimScanner
 from tickets.model import Direction
 from tickets.reasons import Reason
-
-#: every wait here scales from this one constant
-TIMEOUT_S = 10.0
 
 
 class VenueClock:
@@ -122,11 +124,11 @@ class Venue:
         gate = self.gates[gate_id]
         assert gate.agent.journal is not None
         target = gate.agent.journal.last_seq
-        for _ in range(int(TIMEOUT_S / 0.02)):
-            if await self.hub_holds(gate_id) >= target:
-                return
+        deadline = time.monotonic() + TIMEOUT_S
+        while await self.hub_holds(gate_id) < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"hub never caught up with gate {gate_id}'s journal (seq {target})")
             await asyncio.sleep(0.02)
-        raise AssertionError(f"hub never caught up with gate {gate_id}'s journal (seq {target})")
 
     async def seed_manifest(self, gate_id: str, *, steward_id: str = "st1", pin: str = "2468",
                             name: str = "Sam Steward") -> int:
@@ -174,12 +176,8 @@ class Venue:
 
 
 async def until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT_S) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        await asyncio.sleep(0.005)
+    """:func:`gatehouse.venue.eventually` with the browser tests' argument order."""
+    await eventually(condition, timeout=timeout, what=what)
 
 
 def serve_hub(data: Path) -> tuple[str, uvicorn.Server, threading.Thread]:

@@ -68,6 +68,26 @@ _CJK_RUN = re.compile(_CJK.pattern + "+")
 def needs_cjk(text: str) -> bool:
     return _CJK.search(text) is not None
 
+
+def add_fonts(pdf: FPDF, *, cjk: bool) -> tuple[str, str | None]:
+    """Add the fonts that print every language gatehouse speaks to ``pdf``: DejaVu Sans
+    (regular and bold) as ``body`` for Latin and Cyrillic, and — only when ``cjk`` (parsing
+    the 20 MB collection costs a second or two) and ``fonts-noto-cjk`` is installed — Noto
+    Sans CJK SC as ``cjk``. Returns (body family, CJK family or None); the body family is
+    core ``helvetica`` (Latin-1 only) when DejaVu is missing."""
+    if not (FONT_DIR / "DejaVuSans.ttf").exists():
+        log.warning("DejaVu fonts not found in %s; using core Helvetica/Courier", FONT_DIR)
+        return "helvetica", None
+    pdf.add_font("body", "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font("body", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    if not (cjk and CJK_FONT.exists()):
+        return "body", None
+    pdf.add_font("cjk", "", str(CJK_FONT), collection_font_number=CJK_FACE)
+    pdf.add_font("cjk", "B", str(CJK_FONT_BOLD if CJK_FONT_BOLD.exists() else CJK_FONT),
+                 collection_font_number=CJK_FACE)
+    return "body", "cjk"
+
+
 # A4 portrait, millimetres.
 PAGE_W = 210.0
 PAGE_H = 297.0
@@ -125,21 +145,14 @@ class _ManifestPDF(FPDF):
         # so it is printed directly: no alias substitution pass, no reserved-width gaps.
         self.alias_nb_pages(None)  # type: ignore[arg-type]
         self.total_pages = 0
-        if (FONT_DIR / "DejaVuSans.ttf").exists():
-            self.add_font("body", "", str(FONT_DIR / "DejaVuSans.ttf"))
-            self.add_font("body", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+        self.cjk: str | None
+        self.body, self.cjk = add_fonts(self, cjk=cjk)
+        self.unicode = self.body == "body"
+        if self.unicode:
             self.add_font("mono", "B", str(FONT_DIR / "DejaVuSansMono-Bold.ttf"))
-            self.body, self.mono, self.unicode = "body", "mono", True
+            self.mono = "mono"
         else:  # core fonts: Latin-1 only, names are transliterated by _text()
-            log.warning("DejaVu fonts not found in %s; using core Helvetica/Courier", FONT_DIR)
-            self.body, self.mono, self.unicode = "helvetica", "courier", False
-        self.cjk: str | None = None
-        # parsing the 20 MB CJK collection costs a second or two: only when some text needs it
-        if cjk and self.unicode and CJK_FONT.exists():
-            self.add_font("cjk", "", str(CJK_FONT), collection_font_number=CJK_FACE)
-            self.add_font("cjk", "B", str(CJK_FONT_BOLD if CJK_FONT_BOLD.exists() else CJK_FONT),
-                          collection_font_number=CJK_FACE)
-            self.cjk = "cjk"
+            self.mono = "courier"
         #: texts that needed the CJK font when it is not installed (printed as "?"; logged and counted)
         self.unprintable = 0
         self.cjk_needed = cjk

@@ -5,36 +5,55 @@ One page whatever the venue's size: every ✖ and every waived line is printed w
 gates pass every check") — a 200-gate venue would otherwise need twenty pages that nobody
 signs. If even the ✖ lines do not fit, the page says how many more there are and where to
 read them. The page ends with the verdict and a signature block.
+
+Zone, gate and event names and waiver texts print in any script, with the paper manifest's
+fonts (:func:`hub.manifest.add_fonts`): DejaVu Sans for Latin and Cyrillic (every Kazakh
+letter), Noto Sans CJK SC for Chinese — loaded only when some text holds it, and used glyph
+by glyph on mixed lines (fpdf2's fallback fonts).
 """
 from __future__ import annotations
 
+import logging
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 from fpdf import FPDF
 
+from hub.manifest import CJK_FONT, add_fonts, needs_cjk
 from hub.readiness import Line, Report
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+log = logging.getLogger(__name__)
+
 #: the y (mm) below which the signature block is drawn
 SIGN_Y = 245.0
+
+
+def _texts(report: Report) -> Iterator[str]:
+    """Every text from the hub's data that the page may print."""
+    yield report.event_name
+    for ln in report.lines:
+        yield from (ln.subject, ln.check, ln.detail, ln.action)
+        if ln.waiver is not None:
+            yield from (str(ln.waiver.get("supervisor", "")), str(ln.waiver.get("actor", "")),
+                        str(ln.waiver.get("reason", "")))
 
 
 def render_readiness_pdf(report: Report) -> bytes:
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(15, 15, 15)
-    unicode_font = (FONT_DIR / "DejaVuSans.ttf").exists()
-    if unicode_font:
-        pdf.add_font("body", "", str(FONT_DIR / "DejaVuSans.ttf"))
-        pdf.add_font("body", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-        family = "body"
-    else:
-        family = "Helvetica"
+    cjk_needed = any(needs_cjk(s) for s in _texts(report))
+    family, cjk = add_fonts(pdf, cjk=cjk_needed)
+    unicode_font = family == "body"
+    if cjk is not None:
+        pdf.set_fallback_fonts([cjk])
+    elif cjk_needed and unicode_font:
+        log.warning("readiness PDF: some names hold Chinese characters but %s is missing (printed as ?); "
+                    "install fonts-noto-cjk", CJK_FONT)
 
     def text(s: str) -> str:
         if unicode_font:
-            return s
+            return s if cjk is not None or not cjk_needed else "".join("?" if needs_cjk(c) else c for c in s)
         s = s.replace("✔", "OK").replace("✖", "X").replace("→", "->")
         return s.encode("latin-1", errors="replace").decode("latin-1")
 

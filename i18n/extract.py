@@ -3,8 +3,9 @@
 Babel's extractors read the Python code (``_``, ``N_``, ``gettext``, ``ngettext``,
 ``pgettext``), the Jinja templates of the gate screen and the fan page, and the pages'
 JavaScript (``t("…")``); :func:`extract_html` reads the ``data-i18n*`` attributes of the
-hub's static pages (:data:`HTML_PAGES`: the dashboard, seats and readiness pages). The reason codes are added from :mod:`tickets.reasons` (``msgctxt
-"reason"``, the English message as a comment for translators). The result is written to
+hub's static pages (:data:`HTML_PAGES`: the dashboard, seats and readiness pages). The reason
+codes are added from :mod:`tickets.reasons` (``msgctxt "reason"``, the English message as a
+comment for translators). The result is written to
 ``i18n/gatehouse.pot`` and merged into each language's ``.po`` (translations kept, new
 messages empty, messages gone marked obsolete), exactly like ``pybabel update``.
 

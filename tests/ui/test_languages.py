@@ -356,3 +356,119 @@ async def test_an_admit_whose_passage_never_came_is_a_translated_conflict_and_no
     await expect(page.locator("#k-inside")).to_have_text("1")
     await expect(page.locator("#k-unconfirmed")).to_be_hidden()
     await expect(page.locator("#conflicts li.conflict")).to_have_count(0)
+
+
+# ---- the seats and readiness pages -----------------------------------------------------------
+#: a zone named in Kazakh and Chinese, over capacity, with one seat sold twice
+MIXED_ZONE = "Солтүстік трибуна 北看台"
+
+
+async def with_a_clash_and_a_waiver(venue: Venue) -> int:
+    """A double-sold seat in a small zone no gate admits; the zone's seat line waived by a named supervisor."""
+    async with venue.client() as c:
+        r = await c.post("/api/v1/zones", json={"name": MIXED_ZONE, "capacity": 1})
+        r.raise_for_status()
+        zone = int(r.json()["zone_id"])
+        r = await c.post("/api/v1/tickets/import?format=csv", headers={"content-type": "text/csv"},
+                         content=f"number,zone,holder,seat\nD1,{MIXED_ZONE},Әсел Қасымова,Қатар 3 · 座 9\n"
+                                 f"D2,{MIXED_ZONE},王伟,Қатар 3 · 座 9\n")
+        r.raise_for_status()
+        r = await c.post("/api/v1/readiness/waivers", json={"check": f"zone:{zone}:seats", "supervisor": "Ғалым Нұрланұлы",
+                                                            "reason": "стюардтар есік алдында шешеді"})
+        r.raise_for_status()
+    return zone
+
+
+async def open_ops_page(browser: Any, venue: Venue, path: str, lang: str, size: tuple[int, int]) -> Page:
+    page = await browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.add_init_script(f"localStorage.setItem('gatehouse.dashboard.lang', '{lang}')")
+    await page.goto(f"{venue.url}/{path}#token={venue.supervisor}")
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    await expect(page.locator("#lang")).to_have_value(lang)
+    return page
+
+
+async def test_the_seats_and_readiness_pages_in_every_language_fit_the_tablet_and_the_pi_display(
+        venue: Venue, browser: Any) -> None:
+    zone = await with_a_clash_and_a_waiver(venue)
+    problems: list[str] = []
+    for lang in LANGS:
+        words = i18n.get(lang)
+        for size in SIZES:
+            tag = f"{lang} {size[0]}x{size[1]}"
+            page = await open_ops_page(browser, venue, "readiness", lang, size)
+            await expect(page).to_have_title(words._("gatehouse — readiness"))
+            await expect(page.locator("thead th").nth(3)).to_have_text(words._("What the hub knows"))
+            capacity = page.locator(f'#lines tr[data-key="zone:{zone}:capacity"] td')
+            await expect(capacity.nth(1)).to_have_text(words._("zone {name}", name=MIXED_ZONE))
+            await expect(capacity.nth(2)).to_have_text(words._("capacity"))
+            seats = page.locator(f'#lines tr[data-key="zone:{zone}:seats"]')
+            await expect(seats).to_contain_text(words._("waived by {supervisor} ({actor}): {reason}",
+                                                        supervisor="Ғалым Нұрланұлы", actor="admin",
+                                                        reason="стюардтар есік алдында шешеді"))
+            await expect(seats.get_by_role("button")).to_have_text(words._("Withdraw waiver"))
+            await expect(page.locator("#verdict")).to_contain_text(words._("✖ NOT READY — {n} open").split(" — ")[0])
+            problems += [f"readiness {tag}: {p}" for p in await page.evaluate(LAYOUT_PROBLEMS)]
+            await shot(page, f"readiness-{lang}-{size[0]}")
+            await page.close()
+
+            page = await open_ops_page(browser, venue, "seats", lang, size)
+            await expect(page).to_have_title(words._("gatehouse — seats"))
+            await expect(page.locator("h2").first).to_contain_text(words._("Double-sold seats"))
+            clash = page.locator("#clashes tr")
+            await expect(clash).to_have_count(1)
+            await expect(clash).to_contain_text("Қатар 3 · 座 9")
+            await expect(clash.get_by_role("button", name=words._("Revoke"))).to_have_count(2)
+            await expect(clash.get_by_role("button", name=words._("Zone has shared seats"))).to_have_count(1)
+            await expect(page.locator("#over tr", has_text=MIXED_ZONE)).to_contain_text("1")
+            await expect(page.locator("#reseat button")).to_have_text(words._("Send"))
+            problems += [f"seats {tag}: {p}" for p in await page.evaluate(LAYOUT_PROBLEMS)]
+            await shot(page, f"seats-{lang}-{size[0]}")
+            await page.close()
+    assert not problems, "\n".join(problems)
+
+
+async def test_the_seats_and_readiness_pages_take_the_browsers_language_and_remember_a_choice(
+        venue: Venue, browser: Any) -> None:
+    kk = await browser.new_context(locale="kk-KZ")
+    page = await kk.new_page()
+    await page.goto(f"{venue.url}/readiness#token={venue.viewer}")
+    await expect(page.locator("html")).to_have_attribute("lang", "kk")
+    await expect(page.locator("#pdf")).to_have_text("Басып шығару (PDF)")
+    context = await browser.new_context()  # asks for English
+    page = await context.new_page()
+    await page.goto(f"{venue.url}/seats#token={venue.supervisor}")
+    await expect(page.locator("#reseat button")).to_have_text("Send")
+    await page.select_option("#lang", "ru")
+    await expect(page.locator("html")).to_have_attribute("lang", "ru")
+    await expect(page.locator("#reseat button")).to_have_text("Отправить")
+    await page.goto(f"{venue.url}/readiness")  # the same browser: the choice is remembered, here and on the dashboard
+    await expect(page.locator("#pdf")).to_have_text("Печать (PDF)")
+    await page.goto(f"{venue.url}/dashboard")
+    await expect(page.locator("#gates-card h2")).to_have_text("Входы")
+
+
+@pytest.mark.parametrize("lang", ["en", "kk"])
+async def test_no_serious_or_critical_accessibility_violations_on_the_seats_and_readiness_pages(
+        venue: Venue, browser: Any, lang: str) -> None:
+    from axe_playwright_python.async_playwright import Axe
+
+    await with_a_clash_and_a_waiver(venue)
+    axe = Axe()
+    found: list[str] = []
+    for path in ("readiness", "seats"):
+        page = await open_ops_page(browser, venue, path, lang, (1280, 800))
+        await expect(page.locator("#lines tr, #clashes tr").first).to_be_visible()
+        login = await browser.new_page()
+        await login.add_init_script(f"localStorage.setItem('gatehouse.dashboard.lang', '{lang}')")
+        await login.goto(f"{venue.url}/{path}")
+        await expect(login.locator("#login")).to_be_visible()
+        await expect(login.locator("html")).to_have_attribute("lang", lang)
+        for name, p in ((path, page), (f"{path} sign-in", login)):
+            results = await axe.run(p)
+            for v in results.response["violations"]:
+                if v["impact"] in ("serious", "critical"):
+                    found.append(f"{name}: {v['id']} ({v['impact']}): {v['help']} — "
+                                 + "; ".join(n["target"][0] for n in v["nodes"][:3]))
+    assert not found, "\n".join(found)

@@ -38,8 +38,8 @@ from starlette.websockets import WebSocketState
 
 from hub.auth import bearer, principal_for
 from hub.errors import Forbidden, Unauthorized
-from hub.feed import SEEN_CONNECTED_S
 from hub.forecast_data import current_forecast, entry_figures
+from hub.routes.gates import gate_connected
 from hub.store import HubStore, Principal, StoredBatch
 from i18n import N_, reason_messages
 from sync.tasks import spawn
@@ -333,7 +333,7 @@ async def dashboard_summary(app: FastAPI) -> dict[str, Any]:
         gates.append({
             "gate_id": gate_id, "name": g["name"], "zones": g["zones"], "status": g["status"],
             # connected here, or to another hub process (which refreshes last_seen while it is)
-            "connected": gate_id in live or bool(g["last_seen"] and now - g["last_seen"] < SEEN_CONNECTED_S),
+            "connected": gate_id in live or gate_connected(app, g, now),
             "mode": mode["mode"] if mode else None,
             "mode_cause": mode["cause"] if mode else "", "mode_at": mode["at"] if mode else None,
             "last_seen": g["last_seen"], "high_water": g["high_water"], "backlog": backlog,

@@ -260,11 +260,23 @@ class GateRegistry:
 
     def __init__(self) -> None:
         self.connections: dict[str, GateConnection] = {}
+        #: gate id -> wall-clock time its last connection to this process ended
+        self.left_at: dict[str, float] = {}
         #: zone id -> the gates that admit it (set by the hub); None: send admits to every gate
         self.zone_gates: Callable[[int], Collection[str] | None] | None = None
 
     def connected(self) -> list[str]:
         return sorted(self.connections)
+
+    def connected_anywhere(self, gate_id: str, linked_at: float | None, now: float, seen_within_s: float) -> bool:
+        """Connected here, or (several hub processes) to another process that noted the gate's
+        live link at ``linked_at``, within ``seen_within_s`` — unless that note is older than
+        the gate leaving this process (then it is this process's own note: not connected)."""
+        if gate_id in self.connections:
+            return True
+        if not linked_at or now - linked_at >= seen_within_s:
+            return False
+        return linked_at > self.left_at.get(gate_id, 0.0)
 
     def broadcast_admit(self, admit: m.RemoteAdmit, zone_id: int | None = None) -> int:
         """Send an admit to every other synced gate that could see the ticket; returns how many got it.
@@ -357,6 +369,7 @@ def add_gate_route(app: FastAPI, backend: HubBackend, *, path: str = "/ws/gate",
         finally:
             if reg.connections.get(gate_id) is conn:
                 del reg.connections[gate_id]
+                reg.left_at[gate_id] = clock()
             await conn.close(conn.close_reason or "connection ended")
             log.info("gate %s disconnected", gate_id)
 

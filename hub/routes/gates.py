@@ -50,11 +50,20 @@ async def gates(request: Request, response: Response, _p: Principal = viewer,
                 = None, limit: SmallLimit = SMALL_PAGE) -> list[dict[str, Any]]:
     """Gates by id; ``connected``: to this hub process, or seen by any process within 15 s. A
     ``Link: rel="next"`` header when more follow."""
-    live = connected_gates(request)
     now = store_of(request).clock()
     page = keyset_page(request, response, await store_of(request).gates(), "gate_id", after, limit)
-    return [{**g, "connected": g["gate_id"] in live or bool(g["last_seen"] and now - g["last_seen"] < SEEN_CONNECTED_S)}
-            for g in page]
+    return [{**g, "connected": gate_connected(request.app, g, now)} for g in page]
+
+
+def gate_connected(app: Any, g: dict[str, Any], now: float) -> bool:
+    """Connected to this hub process, or to another one (which refreshes ``last_seen``)."""
+    if g["gate_id"] in app.state.connected_gates:
+        return True
+    registry = getattr(app.state, "sync_registry", None)
+    if registry is None:
+        return False
+    return bool(registry.connected_anywhere(g["gate_id"], (g.get("info") or {}).get("linked_at"), now,
+                                            SEEN_CONNECTED_S))
 
 
 @router.post(f"{API}/gates", tags=["gates"], responses={**COMMON, **errors(404)})

@@ -14,8 +14,10 @@ from hub.store.base import (
     StoreCore,
     append_changes,
     audit,
+    driver_rows,
     execute,
     hash_token,
+    marks,
     new_token,
     one,
     rows,
@@ -205,8 +207,16 @@ class GatesMixin(StoreCore):
         if not ids:
             return
         now = self._now()
-        await self.db.write(lambda c: execute(c, "UPDATE gates SET last_seen = :at WHERE gate_id = :g",
-                                              [{"at": now, "g": g} for g in ids]))
+
+        def tx(conn: Connection) -> None:
+            # ``info.linked_at``: a live websocket here, as opposed to ``last_seen`` (any contact,
+            # a journal POST too); the other processes' dashboards read it
+            infos = {str(g): json.loads(i or "{}") for g, i in driver_rows(
+                conn, f"SELECT gate_id, info FROM gates WHERE gate_id IN {marks(len(ids))}", ids)}
+            execute(conn, "UPDATE gates SET last_seen = :at, info = :i WHERE gate_id = :g",
+                    [{"at": now, "g": g, "i": json.dumps({**infos[g], "linked_at": now})} for g in ids if g in infos])
+
+        await self.db.write(tx)
 
     async def journal_high_water(self, gate_id: str) -> int:
         row = await self.db.read(lambda c: one(c, "SELECT high_water FROM gates WHERE gate_id = :g", {"g": gate_id}))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from hub.errors import BadInput, NotFound
+from hub.errors import NotFound
 from hub.store.base import Principal, audit, execute, one, rows
 from tickets.seats import Holding, OverCapacity, SeatClash, double_sold, over_capacity, seat_key
 
@@ -131,10 +131,10 @@ async def set_shared_seats(store: HubStore, actor: Principal, zone: str | int, s
     def tx(conn: Connection) -> dict[str, Any]:
         zid, name = find_zone(conn, zone)
         before = one(conn, "SELECT shared_seats FROM zones WHERE zone_id = :z", {"z": zid})[0]
-        if bool(before) == shared:
-            raise BadInput(f"zone {name} already has {'shared' if shared else 'numbered'} seats", code="no_change")
+        if bool(before) == shared:  # asked again (a retried request): nothing to change, nothing to audit
+            return {"zone_id": zid, "name": name, "shared_seats": shared, "changed": False}
         execute(conn, "UPDATE zones SET shared_seats = :s WHERE zone_id = :z", {"s": int(shared), "z": zid})
         audit(conn, actor, "zone_seating", str(zid), {"zone": name, "shared_seats": shared}, now)
-        return {"zone_id": zid, "name": name, "shared_seats": shared}
+        return {"zone_id": zid, "name": name, "shared_seats": shared, "changed": True}
 
     return await store.db.write(tx)

@@ -19,9 +19,12 @@ class SettingsIn(Body):
     """Settings to change; a field left out or sent as null is left alone."""
 
     kickoff_at: float | str | None = Field(default=None, description="ISO 8601 with UTC offset, or epoch seconds")
-    language: str | None = Field(default=None, max_length=35, description="en, zh-Hans, ru or kk")
-    show_ratio: float | None = Field(default=None, description="share of ticket holders expected to come")
-    lane_rate_per_min: float | None = Field(default=None, description="persons per minute one lane takes")
+    language: str | None = Field(default=None, min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$",
+                                 description="en, zh-Hans, ru or kk (or a tag that names one: zh-CN, ru-RU)")
+    show_ratio: float | None = Field(default=None, ge=0.05, le=1.0,
+                                     description="share of ticket holders expected to come")
+    lane_rate_per_min: float | None = Field(default=None, ge=1.0, le=60.0,
+                                            description="persons per minute one lane takes")
 
 
 @router.get(f"{API}/event/settings", tags=["event"], responses=COMMON)

@@ -7,6 +7,7 @@ hub is a child process so a drill (or a test) can kill it with SIGKILL and start
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -28,6 +29,8 @@ from hub.store import init_hub
 from scanners.sim import SimScanner
 from tickets.delays import fixed
 from tickets.reasons import Reason
+
+log = logging.getLogger(__name__)
 
 #: every wait in a venue scales from this (GATEHOUSE_TEST_TIMEOUT raises it on slow machines)
 TIMEOUT_S = float(os.environ.get("GATEHOUSE_TEST_TIMEOUT", "10"))
@@ -172,7 +175,7 @@ class Gate:
         lane = self.agent.lane
         assert lane is not None and self.agent.journal is not None
         before = self.agent.journal.last_seq
-        passed_before = lane.counters["passed"]
+        passed_before, not_passed_before = lane.counters["passed"], lane.counters["not_passed"]
         await self.scanner.feed(payload)
         await eventually(lambda: any(r["seq"] > before for r in lane.recent), what=f"decision at {self.gate_id}")
         reason = next(r["reason"] for r in lane.recent if r["seq"] > before)
@@ -180,7 +183,13 @@ class Gate:
             await eventually(lambda: self.turnstile.action_names().count("release") > passed_before
                              or self.turnstile.emergency, what="the unlock")
             self.turnstile.walk_through()
-            await eventually(lambda: lane.counters["passed"] > passed_before, what="the passage")
+            await eventually(lambda: lane.counters["passed"] > passed_before
+                             or lane.counters["not_passed"] > not_passed_before, what="the passage")
+            if lane.counters["passed"] <= passed_before:
+                # the lane's passage window closed before the fan walked (a loaded machine): the
+                # gate journals it as not passed, as it would a fan who turned back
+                log.warning("%s: the turnstile relocked before the fan walked through (passage timeout"
+                            " %.1f s): recorded as not passed", self.gate_id, self.agent.config.passage_timeout_s)
         return str(reason)
 
 

@@ -31,7 +31,7 @@ from tests.faults.harness import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.timed, pytest.mark.slow, pytest.mark.timeout(600)]
 
 EXPIRY_S = 3.0
 

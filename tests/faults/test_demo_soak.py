@@ -28,7 +28,7 @@ import pytest
 from gatehouse.venue import ROOT, TIMEOUT_S
 from tests.gatehouse.test_demo import free_port_block
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.timed, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DURATION_S = 180.0
 SAMPLE_EVERY_S = 45.0

@@ -30,7 +30,7 @@ from tests.faults.harness import (
     scan,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.timed, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def test_a_gate_flooding_snapshot_requests_costs_only_its_own_session(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from gatehouse.venue import TIMEOUT_S
 from tests.faults.scenario_runner import assert_kept, run
 
 # a whole scenario with real processes: minutes on a busy machine, not the suite's 3-minute default
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S * 60)]
+pytestmark = [pytest.mark.timed, pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S * 60)]
 
 
 async def test_gates_with_clocks_five_minutes_off_decide_and_report_on_hub_time(tmp_path: Path) -> None:

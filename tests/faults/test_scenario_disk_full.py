@@ -17,7 +17,7 @@ from gatehouse.venue import ROOT, TIMEOUT_S
 from tests.faults.scenario_runner import assert_kept, run
 
 # a whole scenario with real processes: minutes on a busy machine, not the suite's 3-minute default
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S * 60)]
+pytestmark = [pytest.mark.timed, pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S * 60)]
 
 
 def test_a_gate_whose_journal_cannot_commit_closes_with_the_cause_and_recovers_losing_nothing(tmp_path: Path) -> None:

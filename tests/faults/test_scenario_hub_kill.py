@@ -9,7 +9,7 @@ from gatehouse.venue import TIMEOUT_S
 from tests.faults.scenario_runner import assert_kept, run
 
 # a whole scenario with real processes: minutes on a busy machine, not the suite's 3-minute default
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S * 60)]
+pytestmark = [pytest.mark.timed, pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S * 60)]
 
 
 async def test_hub_killed_during_a_group_commit_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:

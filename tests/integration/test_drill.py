@@ -9,7 +9,7 @@ import pytest
 from gatehouse.bench.drill import STALL_LIMIT_S, DrillParams, drill
 from hub import migrations
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.timed, pytest.mark.slow]
 
 
 async def test_upgrade_drill_passes_under_a_stream_of_fans(tmp_path: Path, backend: str | None) -> None:

@@ -15,7 +15,7 @@ from gatehouse.bench.failover import (
 from tests.conftest import TIMEOUT_S
 from tests.pg import unavailable_reason
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.timed, pytest.mark.slow]
 
 
 async def test_a_hub_process_killed_and_the_database_failed_over_lose_nothing(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from tests.conftest import TIMEOUT_S, eventually
 from tickets.entry import EntryKind, JournalEntry
 from tickets.model import TicketStatus
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.timed, pytest.mark.slow]
 
 #: "within a second", on the one timeout scale (GATEHOUSE_TEST_TIMEOUT=30 allows 3 s)
 ONE_S = max(1.0, TIMEOUT_S / 10)

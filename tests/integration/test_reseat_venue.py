@@ -10,7 +10,7 @@ import pytest
 from gatehouse.venue import Gate, Venue
 from tests.conftest import TIMEOUT_S, eventually
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.timed, pytest.mark.slow]
 
 PER_ZONE = 2600
 MOVED_PER_ZONE = 2500  # 5,000 moves in all: half of each zone's tickets cross to the other zone

@@ -12,7 +12,7 @@ from gatehouse.venue import Venue
 from tests.conftest import TIMEOUT_S, eventually
 from tickets.model import TicketStatus
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.timed, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tickets.model import TicketStatus
 
 from .pretix import SETUP_TIMEOUT_S, PretixEventInfo, PretixPeer, _make_event
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(SETUP_TIMEOUT_S)]
+pytestmark = [pytest.mark.timed, pytest.mark.slow, pytest.mark.timeout(SETUP_TIMEOUT_S)]
 
 #: the issue's budget for a cancellation to reach an online gate once the hub knows it,
 #: stretched only when the suite runs with a larger timeout scale (a loaded machine)

@@ -25,6 +25,8 @@ from tests.sync.realhub import TIMEOUT_S, AsyncGate, Changes, NotifyingBackend, 
 from tickets.entry import EntryKind, JournalEntry, Passage
 from tickets.model import TicketStatus
 
+pytestmark = pytest.mark.timed
+
 CFG = s.SessionConfig(batch_size=50, max_in_flight=4, ack_timeout_s=2.0, heartbeat_interval_s=1.0,
                       heartbeat_timeout_s=3.0)
 

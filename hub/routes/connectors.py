@@ -19,7 +19,17 @@ from fastapi.responses import JSONResponse
 from hub.auth import admin, store_of, supervisor
 from hub.connectors.base import ConnectorError, WebhookRefused
 from hub.errors import BadInput, HubError, TooLarge
-from hub.routes import API, COMMON, MAX_ID, Limit, errors, set_next
+from hub.routes import (
+    API,
+    COMMON,
+    MAX_ID,
+    SMALL_PAGE,
+    Limit,
+    SmallLimit,
+    errors,
+    keyset_page,
+    set_next,
+)
 from hub.store import Principal
 from hub.store.uploads import STATUSES
 
@@ -40,8 +50,12 @@ def _service(request: Request) -> Any:
 
 
 @router.get(f"{API}/connectors", tags=["connectors"], responses=COMMON)
-async def connectors(request: Request, _p: Principal = supervisor) -> list[dict[str, Any]]:
-    """Every connector with its last sync, last error and upload queue counts (never its token)."""
+async def connectors(request: Request, response: Response, _p: Principal = supervisor,
+                     after: Annotated[str | None, Query(max_length=32, description="last connector id of the previous"
+                                                        " page")] = None,
+                     limit: SmallLimit = SMALL_PAGE) -> list[dict[str, Any]]:
+    """Connectors by id, each with its last sync, last error and upload queue counts (never its
+    token). A ``Link: rel="next"`` header when more follow."""
     store = store_of(request)
     counts = await store.upload_counts()
     service = _service(request)
@@ -51,7 +65,7 @@ async def connectors(request: Request, _p: Principal = supervisor) -> list[dict[
         d["uploads_queue"] = counts.get(rec.connector_id, dict.fromkeys(STATUSES, 0))
         d["process"] = dict(service.counters) if service is not None else None
         out.append(d)
-    return out
+    return keyset_page(request, response, out, "connector_id", after, limit)
 
 
 @router.get(f"{API}/connectors/{{connector_id}}/uploads", tags=["connectors"], responses=errors(400, 401, 403, 404, 422, 503))

@@ -29,8 +29,6 @@ required), ``seat``, ``policy`` (preset name or id, default ``single``), ``valid
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import secrets
@@ -43,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from hub.csvfile import read_csv
 from hub.errors import BadInput
 from hub.records import TICKET_COLUMNS, ticket_row, zone_row
 from tickets.barcode import PROVISIONAL_ID_BASE, barcode_key, fold
@@ -245,15 +244,7 @@ def _parse(data: bytes, fmt: str, report: ImportReport) -> Iterator[_Row | RowEr
 
 
 def _parse_csv(data: bytes) -> Iterator[_Row | RowError]:
-    # surrogateescape keeps a bad byte sequence in its row, so that row alone is refused.
-    text = data.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise BadInput("the file is empty", code="empty_file") from None
-    except csv.Error as exc:
-        raise BadInput(f"line 1: unreadable CSV header: {exc}", code="bad_csv") from None
+    header, lines = read_csv(data, empty="the file is empty")
     columns = [_ALIASES.get(h.strip().lower().replace(" ", "_"), "") for h in header]
     if "number" not in columns:
         raise BadInput("line 1: the CSV header has no ticket number column (number)", code="bad_csv")
@@ -261,30 +252,13 @@ def _parse_csv(data: bytes) -> Iterator[_Row | RowError]:
         raise BadInput("line 1: the CSV header has no zone column (zone)", code="bad_csv")
 
     def rows() -> Iterator[_Row | RowError]:
-        line = reader.line_num
-        while True:
-            start = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield RowError(start, f"unreadable CSV: {exc} (a quote opened on line {start} is not closed"
-                                      " properly; every line after it was read into that field)"
-                               if "end of data" in str(exc) else f"unreadable CSV: {exc}")
-                continue
-            line = start
-            if reader.line_num > start:
-                yield RowError(start, f"a quoted field runs from line {start} to line {reader.line_num}: a quote"
-                                      " left open? Lines inside it were not imported as tickets")
-                continue
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) > len(columns):
+        for line, values in lines:
+            if isinstance(values, str):
+                yield RowError(line, values)
+            elif len(values) > len(columns):
                 yield RowError(line, f"{len(values)} fields but the header has {len(columns)}")
-                continue
-            record = {c: v for c, v in zip(columns, values, strict=False) if c}
-            yield _validate(line, record)
+            else:
+                yield _validate(line, {c: v for c, v in zip(columns, values, strict=False) if c})
 
     return rows()
 

@@ -39,9 +39,7 @@ transaction helper on its writer thread, the CLI the same way.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -51,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection
 
+from hub.csvfile import read_csv
 from hub.errors import BadInput
 from hub.records import TICKET_COLUMNS, ticket_row
 from hub.store.base import Principal, append_changes, driver_rows, many, marks, one, rows
@@ -219,14 +218,7 @@ def _move(line: int, record: dict[str, Any]) -> tuple[int, MoveLine | str]:
 
 
 def _parse_csv(data: bytes) -> Iterator[tuple[int, MoveLine | str]]:
-    text = data.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise BadInput("the move file is empty", code="empty_file") from None
-    except csv.Error as exc:
-        raise BadInput(f"line 1: unreadable CSV header: {exc}", code="bad_csv") from None
+    header, rows = read_csv(data, empty="the move file is empty")
     columns = []
     for h in header:
         col = _ALIASES.get(h.strip().lower().replace(" ", "_"))
@@ -242,25 +234,13 @@ def _parse_csv(data: bytes) -> Iterator[tuple[int, MoveLine | str]]:
         raise BadInput("line 1: the header names nothing to change (zone, seat, policy or barcode)", code="bad_csv")
 
     def lines() -> Iterator[tuple[int, MoveLine | str]]:
-        while True:
-            start = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield start, f"unreadable CSV: {exc}"
-                continue
-            if reader.line_num > start:
-                yield start, (f"a quoted field runs from line {start} to line {reader.line_num}: a quote left open?"
-                              " The lines inside it were not read as moves")
-                continue
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(columns):
-                yield start, f"{len(values)} fields but the header has {len(columns)}"
-                continue
-            yield _move(start, dict(zip(columns, values, strict=True)))
+        for line, values in rows:
+            if isinstance(values, str):
+                yield line, values
+            elif len(values) != len(columns):
+                yield line, f"{len(values)} fields but the header has {len(columns)}"
+            else:
+                yield _move(line, dict(zip(columns, values, strict=True)))
 
     return lines()
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from gatehouse.venue import ROOT, TIMEOUT_S, free_port
+from gatehouse.venue import ROOT, TIMEOUT_S, fetch_all, free_port
 
 EVENT_ID = 4242
 #: an admit's passage wait at the scenario gates (the least a gate's config file allows)
@@ -132,19 +132,6 @@ async def wait_until(condition: Callable[[], Awaitable[Any] | Any], what: str, t
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(step)
-
-
-async def fetch_all(client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None) -> list[Any]:
-    """Every row of a paged list endpoint (follows ``Link: rel="next"``)."""
-    out: list[Any] = []
-    r = await client.get(path, params=params)
-    while True:
-        r.raise_for_status()
-        out += r.json()
-        nxt = r.links.get("next", {}).get("url")
-        if not nxt:
-            return out
-        r = await client.get(nxt)
 
 
 # --------------------------------------------------------------------------- a small filesystem

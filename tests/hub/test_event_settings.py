@@ -26,10 +26,13 @@ def test_bad_settings_are_refused_with_a_reason_and_change_nothing(hub: Hub) -> 
     with hub.client(hub.admin) as admin:
         before = admin.get("/api/v1/event/settings").json()
         for body, code in (({"kickoff_at": "19:00"}, "bad_kickoff"), ({"kickoff_at": "2026-05-28T20:00"}, "bad_kickoff"),
-                           ({"language": "tlh"}, "bad_language"), ({"show_ratio": 3}, "bad_setting"),
-                           ({"lane_rate_per_min": 0}, "bad_setting")):
+                           ({"language": "tlh"}, "bad_language")):
             r = admin.put("/api/v1/event/settings", json=body)
             assert r.status_code == 400 and r.json()["error"]["code"] == code, (body, r.text)
+        # ranges the schema states are refused by it, naming the field
+        for body in ({"show_ratio": 3}, {"lane_rate_per_min": 0}, {"language": "!"}):
+            r = admin.put("/api/v1/event/settings", json=body)
+            assert r.status_code == 422 and r.json()["error"]["problems"][0]["field"] == next(iter(body)), (body, r.text)
         r = admin.put("/api/v1/event/settings", json={"colour": "red"})
         assert r.status_code == 422
         assert admin.get("/api/v1/event/settings").json() == before

@@ -282,8 +282,10 @@ async def clock_skew(root: Path, p: Params) -> ScenarioResult:
     extra = [f"R{i:05d},North,Rotating fan {i},R-{i},{window},true" for i in range(1, 5)]
     # opens in 280 s: a gate 5 minutes fast that trusted its own clock would admit it now
     extra += [f"F{i:05d},North,Early fan {i},F-{i},{t0 + 280:.0f},{t0 + 86_400:.0f},false" for i in range(1, 3)]
-    # closed 20 s ago: a gate 5 minutes slow that trusted its own clock would admit it now
-    extra += [f"E{i:05d},North,Late fan {i},E-{i},{t0 - 3600:.0f},{t0 - 20:.0f},false" for i in range(1, 3)]
+    # closed 150 s ago — beyond the 60 s a gate allows for clock error (GatePolicy.clock_skew_s),
+    # so a gate on hub time refuses it whatever the scenario's pace; a gate 5 minutes slow that
+    # trusted its own clock would admit it
+    extra += [f"E{i:05d},North,Late fan {i},E-{i},{t0 - 3600:.0f},{t0 - 150:.0f},false" for i in range(1, 3)]
     hub = await Hub.create(root, tickets=40, extra_rows=extra)
     gates: dict[str, Gate] = {}
     try:

@@ -553,7 +553,10 @@ class GateAgent:
             "backlog": backlog,
             "last_sync_at": self.last_sync_at,
             "hub_connected": self.ladder.facts.hub_connected,
-            "lane": self.lane.counters if self.lane is not None else {},
+            # a copy, taken with ``recent`` and before the await below: a scan decided meanwhile
+            # must not show in the counters but not in ``recent`` (a reader would take the
+            # previous decision for the new one)
+            "lane": dict(self.lane.counters) if self.lane is not None else {},
             "turnstile": turnstile.counters.as_dict() if turnstile is not None and hasattr(turnstile, "counters") else {},
             "recent": list(self.lane.recent) if self.lane is not None else [],
             "uptime_s": round(self.clock() - self.started_at, 1),

@@ -68,6 +68,8 @@ class SerialTurnstile(TurnstileBase):
         self._connected = asyncio.Event()
         self._indicator: tuple[Indicator, str] = (Indicator.IDLE, "")
         self.write_errors = 0
+        #: state queries the controller did not answer in time (the status page shows them)
+        self.query_timeouts = 0
         self._open_failing = False
         self.controller_state: dict[str, Any] = {}
         self._state_waiters: list[asyncio.Future[dict[str, Any]]] = []
@@ -293,10 +295,14 @@ class SerialTurnstile(TurnstileBase):
         try:
             state = await asyncio.wait_for(waiter, self.timings.ack_timeout_s * (self.timings.max_retries + 1))
         except TimeoutError:
+            self.query_timeouts += 1
+            log.warning("turnstile controller on %s: no answer to a state query (%d so far)", self.port,
+                        self.query_timeouts)
             return None
         return {**state, "boot_id": self.link.boot_id}
 
     def stats(self) -> dict[str, Any]:
         """Link health for the gate's status page: frame counters, retransmits, state."""
         return {"link_state": self.link.state, "write_errors_count": self.write_errors,
+                "query_timeouts_count": self.query_timeouts,
                 **self.link.stats()}

@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import email.utils
 import json
+import logging
 import os
 import shutil
 import socket
@@ -38,6 +39,8 @@ from urllib.parse import urlsplit
 from firmware_bridge.config import GpioTurnstileConfig, SerialTurnstileConfig
 from gate_agent.config import GateConfig
 from scanners.config import CameraScannerConfig, HidScannerConfig, SerialScannerConfig
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from gate_agent.agent import GateAgent
@@ -210,7 +213,8 @@ def _decode_one(frame: Any) -> str | None:
         from scanners.decode import Cascade
 
         codes = Cascade().decode(frame).codes
-    except Exception:
+    except Exception as exc:  # the camera line reports "no code read"; the log says why
+        log.warning("doctor: decoding a camera frame failed: %r", exc, exc_info=True)
         return None
     return codes[0].payload.decode("utf-8", "replace") if codes else None
 
@@ -409,16 +413,16 @@ def _clock_sync(env: dict[str, str] | None = None) -> Check:
             if value == "no":
                 return fail("clock synchronised", "NTP not synchronised",
                             "enable a time source: `timedatectl set-ntp true` (or chrony) and check the network")
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.info("doctor: timedatectl gave no answer (%s); trying chrony and timesyncd", exc)
     chronyc = shutil.which("chronyc")
     if chronyc:
         try:
             out = subprocess.run([chronyc, "-n", "tracking"], capture_output=True, text=True, timeout=5)
             if "Normal" in out.stdout:
                 return ok("clock synchronised", "chrony tracking a source")
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.info("doctor: chronyc gave no answer (%s); trying timesyncd", exc)
     if Path("/run/systemd/timesync/synchronized").exists():
         return ok("clock synchronised", "systemd-timesyncd synchronised")
     return fail("clock synchronised", "no synchronised time source found (timedatectl, chrony, timesyncd)",

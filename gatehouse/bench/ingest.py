@@ -315,7 +315,7 @@ def _pg_cpu(cluster: Any) -> float:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        except OSError:  # the process ended between the listing and the read: nothing to count
             continue
         pid = int(stat.parent.name)
         if pid == master or int(fields[1]) == master:

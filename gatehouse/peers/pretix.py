@@ -293,7 +293,7 @@ class PretixServer:
                 if r.status_code == 200:
                     break
             except httpx.HTTPError:
-                pass
+                pass  # not answering yet: the deadline below ends the wait with pretix's log
             if time.monotonic() > deadline:
                 self.stop()
                 raise PretixHarnessError(f"pretix did not answer within {timeout:.0f} s",
